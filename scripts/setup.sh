@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install everything nlpush needs on a Debian 12 (bookworm) machine, idempotently.
+#   scripts/setup.sh [host|vm|all]
+#     host: build deps for the Swift package and the C selftest (libnl, pkg-config)
+#     vm:   kernels of the test matrix (6.1 bookworm, 6.12 bookworm-backports),
+#           their headers, sparse, qemu and virtme-ng
+set -euo pipefail
+what=${1:-all}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+say() { printf '[setup] %s\n' "$*"; }
+
+apt_updated=""
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	say "apt-get update"
+	$SUDO apt-get update -qq || say "apt-get update reported errors (continuing)"
+	apt_updated=1
+}
+
+need_pkgs() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	apt_update
+	say "apt-get install ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+add_backports() {
+	if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 0
+	fi
+	say "adding bookworm-backports to apt sources"
+	local uri
+	uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	[ -n "$uri" ] || uri=http://deb.debian.org/debian
+	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" |
+		$SUDO tee /etc/apt/sources.list.d/nlpush-backports.sources >/dev/null
+	apt_updated=""
+}
+
+setup_host() {
+	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make
+}
+
+setup_vm() {
+	add_backports
+	need_pkgs linux-image-amd64 linux-headers-amd64 sparse qemu-system-x86 \
+		busybox-static kmod iproute2 python3-pip file
+	# 6.12 from bookworm-backports: the exact image its linux-image-amd64 points at
+	local img
+	img=$(apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null |
+		sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+	if [ -z "$img" ]; then
+		apt_update
+		img=$(apt-cache show linux-image-amd64/bookworm-backports |
+			sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+	fi
+	need_pkgs "$img" "${img/linux-image-/linux-headers-}"
+	if ! command -v vng >/dev/null 2>&1; then
+		say "pip install virtme-ng"
+		pip install -q virtme-ng 2>/dev/null || pip install -q --break-system-packages virtme-ng
+	fi
+}
+
+case "$what" in
+host) setup_host ;;
+vm) setup_vm ;;
+all) setup_host; setup_vm ;;
+*) echo "usage: $0 [host|vm|all]" >&2; exit 2 ;;
+esac
+say "done ($what)"
