@@ -12,14 +12,20 @@
  * Locking:
  *  - nlpush_lock (spinlock, always taken with interrupts disabled, because
  *    producers may hold their own irq-safe locks) protects the sequence
- *    counter, the replay ring, the pending-request list, the shutdown flag
- *    and the publish/request counters. The multicast itself is sent under
- *    it, with GFP_ATOMIC clones, so listeners see events in sequence order.
- *    nlpush_fill_t callbacks run under it.
+ *    counter, the replay ring, the transmit queue, the pending-request list,
+ *    the shutdown flag and the publish/request counters. It is held only to
+ *    assign a sequence number and queue the event; nlpush_fill_t callbacks
+ *    run under it.
+ *  - nlpush_tx_lock (spinlock, bottom halves disabled) makes one context at
+ *    a time the flusher that takes events off the transmit queue, in
+ *    sequence order, and multicasts them. Multicasting (socket wake-ups,
+ *    nlmon taps) thus never runs with interrupts disabled, and listeners see
+ *    events in sequence order. A producer flushes itself unless interrupts
+ *    are disabled, in which case nlpush_tx_work flushes shortly after.
  *  - nlpush_sub_lock (spinlock) protects the subscriber list and the
  *    per-subscriber counters. It is taken in process context and from the
- *    netlink release notifier; never nested with nlpush_lock.
- *  - Everything allocated that may sleep is allocated before taking a lock.
+ *    netlink release notifier; never nested with the other locks.
+ *  - Everything that may sleep is allocated before taking a lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -39,6 +45,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
+#include <linux/workqueue.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
@@ -110,6 +117,7 @@ static DEFINE_SPINLOCK(nlpush_lock);
 /* protected by nlpush_lock */
 static u64 nlpush_next_seq = 1;
 static bool nlpush_shutting_down;
+static struct sk_buff_head nlpush_txq;	/* events to multicast, in order */
 static LIST_HEAD(nlpush_pending);
 static u32 nlpush_pending_count;
 static struct nlpush_entry **ring;	/* circular, ring_events slots */
@@ -118,9 +126,6 @@ static u32 ring_count;
 static u64 ring_used;			/* bytes charged to the ring */
 static struct {
 	u64 published;
-	u64 delivered;
-	u64 no_listeners;
-	u64 delivery_errors;
 	u64 requests;
 	u64 replies;
 	u64 request_timeouts;
@@ -129,6 +134,13 @@ static struct {
 	u64 replayed;
 } nlpush_stats;
 static atomic64_t nlpush_publish_failures = ATOMIC64_INIT(0);
+static atomic64_t nlpush_delivered = ATOMIC64_INIT(0);
+static atomic64_t nlpush_no_listeners = ATOMIC64_INIT(0);
+static atomic64_t nlpush_delivery_errors = ATOMIC64_INIT(0);
+
+static DEFINE_SPINLOCK(nlpush_tx_lock);
+static void nlpush_tx_workfn(struct work_struct *work);
+static DECLARE_WORK(nlpush_tx_work, nlpush_tx_workfn);
 
 static DEFINE_SPINLOCK(nlpush_sub_lock);
 /* protected by nlpush_sub_lock */
@@ -222,6 +234,59 @@ static bool nlpush_has_listeners(void)
 				  NLPUSH_MCGRP_EVENTS_IDX) > 0;
 }
 
+static struct sk_buff *nlpush_txq_pop(void)
+{
+	unsigned long irqflags;
+	struct sk_buff *skb;
+
+	spin_lock_irqsave(&nlpush_lock, irqflags);
+	skb = __skb_dequeue(&nlpush_txq);
+	spin_unlock_irqrestore(&nlpush_lock, irqflags);
+	return skb;
+}
+
+/*
+ * Multicast every queued event, in order, unless another context is already
+ * doing so. The queue is re-checked after dropping nlpush_tx_lock: an event
+ * queued while we held it, by a producer whose trylock failed, is ours.
+ */
+static void nlpush_tx_flush(void)
+{
+	struct sk_buff *skb;
+	int err;
+
+	do {
+		if (!spin_trylock_bh(&nlpush_tx_lock))
+			return;
+		while ((skb = nlpush_txq_pop())) {
+			/* consumes skb; -ESRCH: nobody listens any more */
+			err = genlmsg_multicast(&nlpush_family, skb, 0,
+						NLPUSH_MCGRP_EVENTS_IDX,
+						GFP_ATOMIC);
+			if (!err)
+				atomic64_inc(&nlpush_delivered);
+			else if (err == -ESRCH)
+				atomic64_inc(&nlpush_no_listeners);
+			else
+				atomic64_inc(&nlpush_delivery_errors);
+		}
+		spin_unlock_bh(&nlpush_tx_lock);
+	} while (!skb_queue_empty_lockless(&nlpush_txq));
+}
+
+static void nlpush_tx_workfn(struct work_struct *work)
+{
+	nlpush_tx_flush();
+}
+
+static void nlpush_tx_kick(void)
+{
+	if (irqs_disabled() || in_hardirq())
+		schedule_work(&nlpush_tx_work);
+	else
+		nlpush_tx_flush();
+}
+
 /*
  * Publish one event. When @req is given, it is put on the pending list
  * under the same lock hold that assigns the sequence number, so an ACK can
@@ -236,7 +301,6 @@ static s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	unsigned long irqflags;
 	void *hdr;
 	u64 seq, ts;
-	int err;
 
 	if (len > NLPUSH_PAYLOAD_MAX)
 		return -EMSGSIZE;
@@ -315,20 +379,14 @@ static s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	if (skb) {
 		memcpy(nla_data(seq_attr), &seq, sizeof(seq));
 		memcpy(nla_data(ts_attr), &ts, sizeof(ts));
-		/* consumes skb; -ESRCH only means nobody listens any more */
-		err = genlmsg_multicast(&nlpush_family, skb, 0,
-					NLPUSH_MCGRP_EVENTS_IDX, GFP_ATOMIC);
-		if (!err)
-			nlpush_stats.delivered++;
-		else if (err == -ESRCH)
-			nlpush_stats.no_listeners++;
-		else
-			nlpush_stats.delivery_errors++;
+		__skb_queue_tail(&nlpush_txq, skb);
 	} else {
-		nlpush_stats.no_listeners++;
+		atomic64_inc(&nlpush_no_listeners);
 	}
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 
+	if (skb)
+		nlpush_tx_kick();
 	return seq;
 
 nomem:
@@ -653,9 +711,6 @@ static int nlpush_put_stats(struct sk_buff *skb)
 
 	spin_lock_irqsave(&nlpush_lock, irqflags);
 	v[NLPUSH_STATS_A_PUBLISHED] = nlpush_stats.published;
-	v[NLPUSH_STATS_A_DELIVERED] = nlpush_stats.delivered;
-	v[NLPUSH_STATS_A_NO_LISTENERS] = nlpush_stats.no_listeners;
-	v[NLPUSH_STATS_A_DELIVERY_ERRORS] = nlpush_stats.delivery_errors;
 	v[NLPUSH_STATS_A_ACKS] = nlpush_stats.acks;
 	v[NLPUSH_STATS_A_ACKS_REJECTED] = nlpush_stats.acks_rejected;
 	v[NLPUSH_STATS_A_REQUESTS] = nlpush_stats.requests;
@@ -670,6 +725,10 @@ static int nlpush_put_stats(struct sk_buff *skb)
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 	v[NLPUSH_STATS_A_PUBLISH_FAILURES] =
 		atomic64_read(&nlpush_publish_failures);
+	v[NLPUSH_STATS_A_DELIVERED] = atomic64_read(&nlpush_delivered);
+	v[NLPUSH_STATS_A_NO_LISTENERS] = atomic64_read(&nlpush_no_listeners);
+	v[NLPUSH_STATS_A_DELIVERY_ERRORS] =
+		atomic64_read(&nlpush_delivery_errors);
 	v[NLPUSH_STATS_A_RING_MAX_BYTES] = ring_bytes;
 
 	spin_lock(&nlpush_sub_lock);
@@ -1068,6 +1127,7 @@ static int __init nlpush_init(void)
 		nlpush_mcgrps[NLPUSH_MCGRP_EVENTS_IDX].flags =
 			NLPUSH_MCGRP_ADMIN_FLAGS;
 	}
+	skb_queue_head_init(&nlpush_txq);
 	if (ring_events) {
 		ring = kvcalloc(ring_events, sizeof(*ring), GFP_KERNEL);
 		if (!ring)
@@ -1113,6 +1173,11 @@ static void __exit nlpush_exit(void)
 		complete(&p->done);
 	}
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
+
+	/* events already queued still go out, then nothing more can queue */
+	nlpush_tx_flush();
+	cancel_work_sync(&nlpush_tx_work);
+	skb_queue_purge(&nlpush_txq);
 
 	/* waits for running operations and dumps */
 	genl_unregister_family(&nlpush_family);
