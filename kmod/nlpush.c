@@ -259,13 +259,18 @@ static void nlpush_tx_flush(void)
 		if (!spin_trylock_bh(&nlpush_tx_lock))
 			return;
 		while ((skb = nlpush_txq_pop())) {
-			/* consumes skb; -ESRCH: nobody listens any more */
+			/*
+			 * Consumes skb. -ESRCH: no socket took it, because
+			 * nobody listens any more or because every listener's
+			 * queue was full. -ENOBUFS: a listener that asked for
+			 * NETLINK_BROADCAST_ERROR overran.
+			 */
 			err = genlmsg_multicast(&nlpush_family, skb, 0,
 						NLPUSH_MCGRP_EVENTS_IDX,
 						GFP_ATOMIC);
 			if (!err)
 				atomic64_inc(&nlpush_delivered);
-			else if (err == -ESRCH)
+			else if (err == -ESRCH && !nlpush_has_listeners())
 				atomic64_inc(&nlpush_no_listeners);
 			else
 				atomic64_inc(&nlpush_delivery_errors);
