@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Print the kernels of the test matrix that are installed (image and
+# headers), one per line, oldest first:
+#   - the newest Debian 6.1 (bookworm) kernel,
+#   - the 6.12 kernel that bookworm-backports' linux-image-amd64 depends on
+#     (falling back to the newest installed ~bpo12 6.12 kernel).
+# NLPUSH_KERNELS="A B" overrides the choice. Sourced by vm-test.sh.
+
+have_kernel() {
+	[ -f "/boot/vmlinuz-$1" ] && [ -d "/usr/src/linux-headers-$1" ]
+}
+
+pick_61() {
+	local v
+	for v in $(ls /boot 2>/dev/null |
+		sed -n 's/^vmlinuz-\(6\.1\.[0-9]*-[0-9]*-amd64\)$/\1/p' |
+		sort -V -r); do
+		have_kernel "$v" && { echo "$v"; return; }
+	done
+}
+
+pick_612() {
+	local pkg v
+	pkg=$(apt-cache show linux-image-amd64/bookworm-backports 2>/dev/null |
+		sed -n 's/^Depends: linux-image-\([^ ,]*\).*/\1/p' | head -n1)
+	if [ -n "$pkg" ] && have_kernel "$pkg"; then
+		echo "$pkg"
+		return
+	fi
+	for v in $(dpkg-query -W -f='${Package} ${Version}\n' \
+		'linux-image-6.12*' 2>/dev/null |
+		awk '$2 ~ /~bpo12/ && $1 !~ /(cloud|rt)-amd64/ {print $1}' |
+		sed -n 's/^linux-image-\(6\.12\.[^ ]*-amd64\)\(-unsigned\)\{0,1\}$/\1/p' |
+		sort -u -V -r); do
+		have_kernel "$v" && { echo "$v"; return; }
+	done
+}
+
+matrix_kernels() {
+	if [ -n "${NLPUSH_KERNELS:-}" ]; then
+		printf '%s\n' $NLPUSH_KERNELS
+	else
+		pick_61
+		pick_612
+	fi
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	matrix_kernels
+fi
