@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build nlpush for every kernel of the test matrix and run the selftests
+# in a virtme-ng VM per kernel (TCG: the host cannot load modules).
+#
+#   scripts/vm-test.sh
+#
+# Environment:
+#   NLPUSH_KERNELS="6.1.0-56-amd64 6.12.95+deb12-amd64"
+#                       kernels to test (default: auto-picked, see below)
+#   NLPUSH_SKIP_SETUP=1 do not run scripts/setup.sh vm first
+#   NLPUSH_SKIP_BUILD=1 reuse build/kmod-$KVER (no W=1 / sparse run)
+#   NLPUSH_VM_TIMEOUT   seconds per VM (default 900)
+#
+# Auto-pick (scripts/kernels.sh): the newest installed Debian 6.1 image and
+# the 6.12 image that bookworm-backports' linux-image-amd64 depends on
+# (falling back to the newest installed "~bpo12" 6.12 image), each only if
+# its headers are installed.
+#
+# Per kernel: kmod/ is copied to build/kmod-$KVER and built with W=1 and
+# with sparse (C=2); any warning or error fails the kernel. The VM runs
+# tests/vm/in-vm.sh, writes build/vm-$KVER/results (shared read-write with
+# --rwdir) and its console goes to build/vm-$KVER.log.
+# Prints one summary line per kernel; exits non-zero on any failure.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+BUILD=$ROOT/build
+VM_TIMEOUT=${NLPUSH_VM_TIMEOUT:-900}
+
+say() { printf '[vm-test] %s\n' "$*"; }
+die() {
+	printf '[vm-test] error: %s\n' "$*" >&2
+	exit 1
+}
+
+if [ "${NLPUSH_SKIP_SETUP:-0}" != 1 ]; then
+	scripts/setup.sh vm || die "scripts/setup.sh vm failed"
+fi
+
+# have_kernel, matrix_kernels (honours NLPUSH_KERNELS)
+# shellcheck source=scripts/kernels.sh
+. "$ROOT/scripts/kernels.sh" || die "scripts/kernels.sh missing"
+
+KERNELS=$(matrix_kernels)
+KERNELS=$(echo $KERNELS)
+[ -n "$KERNELS" ] || die "no kernel of the matrix is installed (run scripts/setup.sh vm)"
+for k in $KERNELS; do
+	have_kernel "$k" || die "kernel $k: /boot/vmlinuz-$k or its headers missing"
+done
+command -v vng >/dev/null || die "vng (virtme-ng) not installed"
+say "kernels: $KERNELS"
+
+mkdir -p "$BUILD"
+
+# the selftest runs inside the VMs from the shared root
+say "building the selftest"
+make -s -C kmod/selftest >"$BUILD/selftest-build.log" 2>&1 ||
+	{ cat "$BUILD/selftest-build.log"; die "selftest build failed"; }
+if ! python3 -c 'import yaml' 2>/dev/null; then
+	say "check-spec skipped: python3 PyYAML missing (apt-get install python3-yaml)"
+elif [ -x tests/check-spec.py ]; then
+	if tests/check-spec.py >"$BUILD/check-spec.log" 2>&1; then
+		say "check-spec: $(tail -n1 "$BUILD/check-spec.log")"
+	else
+		cat "$BUILD/check-spec.log"
+		say "check-spec FAILED"
+		spec_failed=1
+	fi
+fi
+
+# build_kernel KVER: W=1 build + sparse; prints the build verdict
+build_kernel() {
+	local k=$1 dir=$BUILD/kmod-$1 hdr=/usr/src/linux-headers-$1 log
+	log=$BUILD/kmod-$k.build.log
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -a kmod/. "$dir/"
+	rm -rf "$dir/selftest"
+	{
+		echo "### make W=1 modules"
+		make -C "$hdr" M="$dir" W=1 modules 2>&1
+		echo "### rc=$?"
+		echo "### make W=1 C=2 modules (sparse)"
+		make -C "$hdr" M="$dir" W=1 C=2 modules 2>&1
+		echo "### rc=$?"
+	} >"$log"
+	if grep -q '^### rc=[1-9]' "$log" ||
+		grep -qiE 'warning:|error:|error [0-9]' "$log" ||
+		! grep -q 'CHECK .*nlpush\.c' "$log" ||
+		[ ! -f "$dir/nlpush.ko" ] || [ ! -f "$dir/nlpush_test.ko" ]; then
+		grep -iE 'warning:|error|rc=[1-9]' "$log" | head -n 30 >&2
+		echo "FAIL (see $log)"
+		return 1
+	fi
+	echo "ok"
+}
+
+overall=0
+summaries=()
+
+for k in $KERNELS; do
+	line="kernel $k:"
+	if [ "${NLPUSH_SKIP_BUILD:-0}" = 1 ] && [ -f "$BUILD/kmod-$k/nlpush.ko" ]; then
+		bres="reused"
+	else
+		say "$k: building (W=1, sparse)"
+		bres=$(build_kernel "$k")
+	fi
+	if [ "$bres" != ok ] && [ "$bres" != reused ]; then
+		summaries+=("$line build $bres")
+		overall=1
+		continue
+	fi
+	line="$line build $bres;"
+
+	res=$BUILD/vm-$k
+	vmlog=$BUILD/vm-$k.log
+	rm -rf "$res"
+	mkdir -p "$res"
+	say "$k: booting VM (log: ${vmlog#$ROOT/})"
+	start=$(date +%s)
+	timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$k" --disable-kvm \
+		--memory 1G --cpus 2 --rwdir "$res" \
+		--exec "$ROOT/tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
+		>"$vmlog" 2>&1 </dev/null
+	rc=$?
+	secs=$(($(date +%s) - start))
+	say "$k: VM exited with $rc after ${secs}s"
+
+	r=$res/results
+	get() { sed -n "s/^$1=//p" "$r" 2>/dev/null | tail -n1; }
+	if [ ! -s "$r" ]; then
+		line="$line VM produced no results (rc $rc)"
+		overall=1
+	else
+		line="$line selftest $(get selftest); unpriv $(get unpriv);"
+		line="$line unpriv-listen $(get unpriv_listen);"
+		line="$line rmmod-under-load $(get rmmod_under_load) ($(get rmmod));"
+		line="$line suites $(get suites);"
+		line="$line dmesg $(get dmesg); taint $(get taint_letters)"
+		[ "$(get status)" = pass ] && [ "$rc" -eq 0 ] || overall=1
+		[ "$(get status)" = pass ] || line="$line; FAILED"
+		[ "$rc" -eq 0 ] || line="$line; vm rc $rc"
+	fi
+	line="$line; ${secs}s"
+	summaries+=("$line")
+	if [ "$rc" -ne 0 ] || [ "$(get status)" != pass ]; then
+		echo "----- tail of ${vmlog#$ROOT/} -----"
+		tail -n 60 "$vmlog"
+		echo "-----"
+	fi
+done
+
+echo
+for s in "${summaries[@]}"; do
+	echo "$s"
+done
+[ -z "${spec_failed:-}" ] || { echo "check-spec: FAILED"; overall=1; }
+exit $overall

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside a virtme-ng VM (started by scripts/vm-test.sh), as root:
+#   tests/vm/in-vm.sh KVER KODIR RESDIR
+# KODIR holds nlpush.ko and nlpush_test.ko built for KVER; RESDIR is a
+# directory the host can read back (vng --rwdir). Writes RESDIR/results
+# (key=value lines) plus one log per step, and exits non-zero on failure.
+#
+# Steps: insmod, nlpush_selftest all, unpriv (as nobody), reload with
+# unprivileged_listen=1 and unpriv again, rmmod-under-load (which reloads
+# the modules), every tests/vm/suites.d/*.sh, final rmmod, dmesg scan,
+# taint check (only O and E allowed).
+set -u
+
+KVER=${1:?usage: in-vm.sh KVER KODIR RESDIR}
+KODIR=${2:?}
+RESDIR=${3:?}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ST=$ROOT/kmod/selftest/nlpush_selftest
+RES=$RESDIR/results
+# per-step time limits (TCG is slow, but nothing should take this long)
+STEP_TIMEOUT=${NLPUSH_STEP_TIMEOUT:-240}
+
+mkdir -p "$RESDIR"
+: >"$RES"
+failed=0
+
+say() { printf '[in-vm] %s\n' "$*"; }
+put() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+fail() {
+	say "FAIL: $*"
+	put failure "$*"
+	failed=1
+}
+
+# summary line of a TAP log ("N passed, N failed[, N skipped]")
+tap_summary() {
+	grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$1" |
+		tail -n1
+}
+
+# run_selftest KEY LOGNAME ARGS...: runs the selftest, records KEY=summary
+run_selftest() {
+	local key=$1 logname=$2 rc sum
+	shift 2
+	say "nlpush_selftest $*"
+	timeout -k 10 "$STEP_TIMEOUT" "$ST" "$@" >"$RESDIR/$logname.log" 2>&1
+	rc=$?
+	sum=$(tap_summary "$RESDIR/$logname.log")
+	[ -n "$sum" ] || sum="no summary (rc $rc)"
+	put "$key" "$sum"
+	# failed checks and their diagnostics
+	awk '/^not ok/ { show = 1; print; next }
+	     /^# / && show { print; next }
+	     { show = 0 }
+	     /^Bail out!/ { print }' "$RESDIR/$logname.log" |
+		sed "s/^/[$key] /" | head -n 60
+	say "$key: $sum (rc $rc)"
+	if [ "$rc" -ne 0 ]; then
+		fail "$key rc $rc: $sum"
+		return 1
+	fi
+	return 0
+}
+
+load() {
+	insmod "$KODIR/nlpush.ko" "$@" && insmod "$KODIR/nlpush_test.ko"
+}
+
+unload() {
+	local m rc=0
+	for m in nlpush_test nlpush; do
+		if [ -d "/sys/module/$m" ]; then
+			rmmod "$m" || rc=1
+		fi
+	done
+	return $rc
+}
+
+say "kernel $(uname -r), expected $KVER"
+put kernel "$(uname -r)"
+[ "$(uname -r)" = "$KVER" ] || fail "booted $(uname -r), not $KVER"
+
+mountpoint -q /sys/kernel/debug 2>/dev/null ||
+	mount -t debugfs none /sys/kernel/debug || fail "cannot mount debugfs"
+
+[ -x "$ST" ] || fail "selftest binary $ST missing"
+taint0=$(cat /proc/sys/kernel/tainted)
+put taint_before "$taint0"
+dmesg -C
+echo "nlpush-vm-test: start on $KVER" >/dev/kmsg
+
+# 1. load, full selftest
+if load; then
+	put insmod ok
+	run_selftest selftest selftest-all -v all
+	# 2. without privileges (the selftest drops to nobody itself)
+	run_selftest unpriv selftest-unpriv unpriv
+else
+	put insmod FAIL
+	fail "insmod failed"
+fi
+
+# 3. unprivileged_listen=1: joining and replay allowed
+unload || fail "rmmod before unprivileged_listen reload"
+if load unprivileged_listen=1; then
+	run_selftest unpriv_listen selftest-unpriv-listen unpriv
+else
+	fail "insmod unprivileged_listen=1 failed"
+fi
+
+# 4. rmmod under load; reloads the modules with default parameters
+unload || fail "rmmod before rmmod-under-load"
+if load; then
+	if run_selftest rmmod selftest-rmmod -v --ko-dir "$KODIR" \
+		rmmod-under-load; then
+		put rmmod_under_load ok
+	else
+		put rmmod_under_load FAIL
+	fi
+else
+	fail "insmod before rmmod-under-load failed"
+fi
+[ -d /sys/module/nlpush ] || load || fail "reload after rmmod-under-load"
+
+# 5. extra suites (Swift VM tests etc.): tests/vm/suites.d/*.sh
+suites=""
+for s in "$ROOT"/tests/vm/suites.d/*.sh; do
+	[ -e "$s" ] || continue
+	name=$(basename "$s" .sh)
+	say "suite $name"
+	timeout -k 10 "$STEP_TIMEOUT" bash "$s" "$KVER" "$KODIR" "$RESDIR" \
+		>"$RESDIR/suite-$name.log" 2>&1
+	rc=$?
+	sum=$(tap_summary "$RESDIR/suite-$name.log")
+	if [ "$rc" -eq 0 ]; then
+		suites="$suites $name:ok${sum:+ ($sum)}"
+	else
+		suites="$suites $name:FAIL(rc $rc${sum:+, $sum})"
+		tail -n 30 "$RESDIR/suite-$name.log" | sed "s/^/[$name] /"
+		fail "suite $name rc $rc"
+	fi
+done
+suites=${suites# }
+put suites "${suites:-none}"
+
+# 6. unload
+if unload; then
+	put rmmod_final ok
+else
+	put rmmod_final FAIL
+	fail "final rmmod"
+fi
+sleep 1
+
+# 7. kernel log
+dmesg >"$RESDIR/dmesg.txt"
+pat='WARNING:|BUG:|Oops|general protection|KASAN|refcount_t|list_add corruption|list_del corruption|INFO: task .* blocked|sleeping function called from invalid context|UBSAN|kmemleak|Call Trace:|lockdep|possible circular locking|RCU stall|rcu_sched self-detected|soft lockup|hard LOCKUP'
+if grep -qE "$pat" "$RESDIR/dmesg.txt"; then
+	put dmesg dirty
+	grep -nE "$pat" "$RESDIR/dmesg.txt" | head -n 20 | sed 's/^/[dmesg] /'
+	fail "dmesg has kernel warnings"
+else
+	put dmesg clean
+fi
+
+# 8. taint: only O (4096, out-of-tree) and E (8192, unsigned module)
+taint=$(cat /proc/sys/kernel/tainted)
+letters=""
+flags=PFSRMBUDAWCIOELKXTN
+for i in $(seq 0 18); do
+	[ $(((taint >> i) & 1)) -eq 1 ] && letters="$letters${flags:$i:1}"
+done
+put taint "$taint"
+put taint_letters "${letters:-none}"
+if [ $((taint & ~(4096 | 8192))) -ne 0 ]; then
+	fail "kernel tainted $taint ($letters)"
+fi
+
+if [ "$failed" -eq 0 ]; then
+	put status pass
+else
+	put status FAIL
+fi
+say "done: status $([ "$failed" -eq 0 ] && echo pass || echo FAIL)"
+exit "$failed"
