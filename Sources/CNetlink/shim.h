@@ -1,0 +1,75 @@
+/*
+ * CNetlink: the C surface the NetlinkPush Swift module needs.
+ *
+ * - libnl-3 / libnl-genl-3 (include dir /usr/include/libnl3 comes from
+ *   `pkg-config --cflags libnl-genl-3.0`),
+ * - the nlpush UAPI header (single source of truth for numbers),
+ * - static inline wrappers for the libnl / kernel macros Swift cannot import.
+ */
+#ifndef NLPUSH_CNETLINK_SHIM_H
+#define NLPUSH_CNETLINK_SHIM_H
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/genetlink.h>
+
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/family.h>
+
+#include "../../kmod/include/uapi/linux/nlpush.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+/* Constants that are macros (not importable when they are expressions). */
+static inline int cnl_sol_netlink(void) { return SOL_NETLINK; }
+static inline int cnl_netlink_ext_ack(void) { return NETLINK_EXT_ACK; }
+static inline int cnl_netlink_cap_ack(void) { return NETLINK_CAP_ACK; }
+static inline int cnl_netlink_broadcast_error(void) { return NETLINK_BROADCAST_ERROR; }
+static inline int cnl_nla_hdrlen(void) { return NLA_HDRLEN; }
+static inline int cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
+static inline int cnl_genl_hdrlen(void) { return GENL_HDRLEN; }
+static inline int cnl_nl_auto_port(void) { return NL_AUTO_PORT; }
+static inline int cnl_efd_flags(void) { return EFD_CLOEXEC | EFD_NONBLOCK; }
+
+/* Names the calling thread (prctl is variadic, so not importable). */
+static inline void cnl_set_thread_name(const char *name)
+{
+	prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+/* Calls nla_for_each_attr over [head, head+len) and counts the attributes
+ * (used by the tests to cross-check the pure Swift attribute walker). */
+static inline int cnl_count_attrs(const void *head, int len)
+{
+	const struct nlattr *pos;
+	int rem, n = 0;
+
+	nla_for_each_attr(pos, (struct nlattr *)head, len, rem)
+		n++;
+	return rem == 0 ? n : -1;
+}
+
+/* Pointer + length of the message a struct nl_msg holds. */
+static inline const void *cnl_msg_bytes(struct nl_msg *msg, uint32_t *len)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+
+	*len = nlh->nlmsg_len;
+	return nlh;
+}
+
+#endif

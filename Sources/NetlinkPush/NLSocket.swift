@@ -1,0 +1,373 @@
+// The only file that calls C: libnl (struct nl_sock, struct nl_msg, genl_ctrl_*) and
+// the few raw syscalls libnl cannot do for us (recvmsg into our own buffer so that
+// ENOBUFS and the kernel's extack survive, poll, eventfd). Nothing here is public.
+//
+// Thread-safety: an NLSocket is not thread-safe (neither is struct nl_sock). Each one
+// is owned by exactly one thread, or used under a lock (see ControlConnection).
+
+internal import CNetlink
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+
+/// A generic netlink socket managed by libnl.
+final class NLSocket {
+    private var sk: OpaquePointer?
+    /// The socket's file descriptor (owned by libnl; closed by `close()`).
+    let fd: Int32
+    /// The socket's netlink port id (nl_pid of its address).
+    let portID: UInt32
+
+    /// Allocates a libnl socket and connects it to NETLINK_GENERIC.
+    init() throws(NetlinkPushError) {
+        guard let sk = nl_socket_alloc() else {
+            throw .socket(operation: .connect, errno: ENOMEM, detail: "nl_socket_alloc failed")
+        }
+        // We match replies ourselves and ask for ACKs explicitly per request.
+        nl_socket_disable_auto_ack(sk)
+        let err = genl_connect(sk)
+        if err < 0 {
+            let e = Glibc.errno
+            nl_socket_free(sk)
+            throw .socket(operation: .connect, errno: e == 0 ? EIO : e, detail: Self.libnlError(err))
+        }
+        self.sk = sk
+        fd = nl_socket_get_fd(sk)
+        portID = nl_socket_get_local_port(sk)
+    }
+
+    deinit { close() }
+
+    /// Frees the libnl socket (closing its descriptor). Idempotent.
+    func close() {
+        if let sk {
+            nl_socket_free(sk)
+            self.sk = nil
+        }
+    }
+
+    var isOpen: Bool { sk != nil }
+
+    private func handle(_ op: NetlinkPushError.Operation) throws(NetlinkPushError) -> OpaquePointer {
+        guard let sk else { throw .closed }
+        return sk
+    }
+
+    static func libnlError(_ code: Int32) -> String {
+        String(cString: nl_geterror(code))
+    }
+
+    // MARK: socket options
+
+    private func setIntOption(level: Int32, name: Int32, value: Int32) throws(NetlinkPushError) {
+        var v = value
+        if setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw .socket(operation: .setOption, errno: Glibc.errno, detail: "setsockopt(\(level), \(name))")
+        }
+    }
+
+    /// NETLINK_EXT_ACK (the kernel's error strings) + NETLINK_CAP_ACK (errors do not
+    /// echo the whole request back).
+    func enableExtendedAck() throws(NetlinkPushError) {
+        try setIntOption(level: cnl_sol_netlink(), name: cnl_netlink_ext_ack(), value: 1)
+        try? setIntOption(level: cnl_sol_netlink(), name: cnl_netlink_cap_ack(), value: 1)
+    }
+
+    /// NETLINK_BROADCAST_ERROR: when this socket overruns, the kernel reports the failed
+    /// delivery to the multicast's sender, so nlpush counts it in `delivery_errors`.
+    func enableBroadcastErrors() {
+        try? setIntOption(level: cnl_sol_netlink(), name: cnl_netlink_broadcast_error(), value: 1)
+    }
+
+    /// Sets the receive buffer: SO_RCVBUFFORCE first (needs CAP_NET_ADMIN, may exceed
+    /// net.core.rmem_max), then libnl's nl_socket_set_buffer_size (SO_RCVBUF, capped by
+    /// rmem_max). Returns the size the kernel reports (it doubles the request).
+    @discardableResult
+    func setReceiveBufferSize(_ bytes: Int) throws(NetlinkPushError) -> Int {
+        let sk = try handle(.setOption)
+        let size = Int32(clamping: bytes)
+        if (try? setIntOption(level: SOL_SOCKET, name: SO_RCVBUFFORCE, value: size)) == nil {
+            let err = nl_socket_set_buffer_size(sk, size, 0)
+            if err < 0 {
+                throw .socket(operation: .setOption, errno: Glibc.errno, detail: Self.libnlError(err))
+            }
+        }
+        return receiveBufferSize
+    }
+
+    /// SO_RCVBUF as the kernel reports it.
+    var receiveBufferSize: Int {
+        var v: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 ? Int(v) : 0
+    }
+
+    /// Joins a multicast group (nl_socket_add_membership). EPERM without CAP_NET_ADMIN.
+    func addMembership(_ group: Int32) throws(NetlinkPushError) {
+        let sk = try handle(.joinGroup)
+        Glibc.errno = 0
+        let err = nl_socket_add_membership(sk, group)
+        if err < 0 {
+            let e = Glibc.errno != 0 ? Glibc.errno : EINVAL
+            if e == EPERM || e == EACCES {
+                throw .permissionDenied(
+                    operation: .joinGroup, errno: e,
+                    extack: "joining the nlpush events group needs CAP_NET_ADMIN (or unprivileged_listen=1)")
+            }
+            throw .socket(operation: .joinGroup, errno: e, detail: Self.libnlError(err))
+        }
+    }
+
+    /// Leaves a multicast group; errors are ignored (the group may be gone already).
+    func dropMembership(_ group: Int32) {
+        if let sk { _ = nl_socket_drop_membership(sk, group) }
+    }
+
+    // MARK: resolution (libnl genl_ctrl_*)
+
+    /// genl_ctrl_resolve: the family id, or nil when the family is not registered.
+    func resolveFamily(_ name: String) throws(NetlinkPushError) -> UInt16? {
+        let sk = try handle(.resolve)
+        drainPending()
+        let id = genl_ctrl_resolve(sk, name)
+        if id >= 0 { return UInt16(truncatingIfNeeded: id) }
+        if -id == NLE_OBJ_NOTFOUND { return nil }
+        throw .socket(operation: .resolve, errno: Glibc.errno == 0 ? EIO : Glibc.errno, detail: Self.libnlError(id))
+    }
+
+    /// genl_ctrl_resolve_grp: a multicast group id, or nil when absent.
+    func resolveGroup(family: String, group: String) throws(NetlinkPushError) -> Int32? {
+        let sk = try handle(.resolve)
+        drainPending()
+        let id = genl_ctrl_resolve_grp(sk, family, group)
+        if id >= 0 { return id }
+        if -id == NLE_OBJ_NOTFOUND { return nil }
+        throw .socket(operation: .resolve, errno: Glibc.errno == 0 ? EIO : Glibc.errno, detail: Self.libnlError(id))
+    }
+
+    /// The family's version, from a libnl controller cache (genl_ctrl_alloc_cache).
+    func familyVersion(_ name: String) -> UInt8? {
+        guard let sk else { return nil }
+        drainPending()
+        var cache: OpaquePointer?
+        guard genl_ctrl_alloc_cache(sk, &cache) == 0, let cache else { return nil }
+        defer { nl_cache_free(cache) }
+        guard let fam = genl_ctrl_search_by_name(cache, name) else { return nil }
+        defer { genl_family_put(fam) }
+        return genl_family_get_version(fam)
+    }
+
+    // MARK: messages (libnl genlmsg_put + nla_put_*)
+
+    /// Builds `request` as a struct nl_msg with libnl and hands it to `body`.
+    static func withLibnlMessage<R>(
+        _ request: ControlRequest, familyID: UInt16, seq: UInt32, portID: UInt32,
+        _ body: (OpaquePointer) throws(NetlinkPushError) -> R
+    ) throws(NetlinkPushError) -> R {
+        var payloadBytes = 0
+        for a in request.attributes {
+            if case .binary(_, let b) = a { payloadBytes += b.count }
+        }
+        guard let msg = nlmsg_alloc_size(Int(getpagesize()) + payloadBytes) else {
+            throw .socket(operation: request.operation, errno: ENOMEM, detail: "nlmsg_alloc failed")
+        }
+        defer { nlmsg_free(msg) }
+        guard
+            genlmsg_put(
+                msg, portID, seq, Int32(familyID), 0, Int32(request.netlinkFlags),
+                request.command, Proto.version) != nil
+        else {
+            throw .socket(operation: request.operation, errno: EMSGSIZE, detail: "genlmsg_put failed")
+        }
+        for attr in request.attributes {
+            let type = Int32(attr.type)
+            let rc: Int32
+            switch attr {
+            case .u16(_, let v): rc = nla_put_u16(msg, type, v)
+            case .u32(_, let v): rc = nla_put_u32(msg, type, v)
+            case .s32(_, let v): rc = nla_put_s32(msg, type, v)
+            case .u64(_, let v): rc = nla_put_u64(msg, type, v)
+            case .string(_, let s): rc = nla_put_string(msg, type, s)
+            case .binary(_, let b):
+                rc = b.withUnsafeBytes { raw in
+                    var zero: UInt8 = 0
+                    if let p = raw.baseAddress, raw.count > 0 { return nla_put(msg, type, Int32(raw.count), p) }
+                    return nla_put(msg, type, 0, &zero)
+                }
+            }
+            if rc < 0 {
+                throw .socket(operation: request.operation, errno: EMSGSIZE, detail: Self.libnlError(rc))
+            }
+        }
+        return try body(msg)
+    }
+
+    /// The bytes libnl produces for `request` (used by the tests against fixtures).
+    static func libnlEncode(_ request: ControlRequest, familyID: UInt16, seq: UInt32, portID: UInt32 = 0)
+        throws(NetlinkPushError) -> [UInt8]
+    {
+        try withLibnlMessage(request, familyID: familyID, seq: seq, portID: portID) { msg in
+            var len: UInt32 = 0
+            let p = cnl_msg_bytes(msg, &len)
+            return Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
+        }
+    }
+
+    /// Builds `request` with libnl and sends it with nl_send_auto (which fills in our
+    /// port id). `seq` must be non-zero: it is how the answer is matched.
+    func send(_ request: ControlRequest, familyID: UInt16, seq: UInt32) throws(NetlinkPushError) {
+        let sk = try handle(request.operation)
+        try Self.withLibnlMessage(request, familyID: familyID, seq: seq, portID: 0) { (msg) throws(NetlinkPushError) in
+            Glibc.errno = 0
+            let rc = nl_send_auto(sk, msg)
+            if rc < 0 {
+                let e = Glibc.errno != 0 ? Glibc.errno : EIO
+                throw .socket(operation: .send, errno: e, detail: Self.libnlError(rc))
+            }
+        }
+    }
+
+    // MARK: raw receive
+
+    enum ReceiveResult {
+        /// Bytes received (one datagram: a batch of netlink messages).
+        case data(Int)
+        /// The datagram did not fit the buffer (MSG_TRUNC): bytes were lost.
+        case truncated(Int)
+        /// Nothing to read (non-blocking).
+        case wouldBlock
+        /// The receive queue overflowed: the kernel dropped messages for this socket.
+        case overrun
+        /// A datagram that did not come from the kernel (ignored).
+        case foreign
+    }
+
+    /// One recvmsg() into `buffer`: one syscall per batch, no MSG_PEEK.
+    func receive(into buffer: UnsafeMutableRawBufferPointer, blocking: Bool) throws(NetlinkPushError) -> ReceiveResult {
+        guard sk != nil else { throw .closed }
+        var addr = sockaddr_nl()
+        var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+        while true {
+            let n: Int = withUnsafeMutablePointer(to: &addr) { ap in
+                withUnsafeMutablePointer(to: &iov) { ip in
+                    var mh = msghdr()
+                    mh.msg_name = UnsafeMutableRawPointer(ap)
+                    mh.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
+                    mh.msg_iov = ip
+                    mh.msg_iovlen = 1
+                    let r = recvmsg(fd, &mh, blocking ? 0 : Int32(MSG_DONTWAIT))
+                    if r >= 0, mh.msg_flags & Int32(MSG_TRUNC) != 0 { return -2 - r }  // encode truncation
+                    return r
+                }
+            }
+            if n >= 0 {
+                if addr.nl_pid != 0 { return .foreign }
+                return .data(n)
+            }
+            if n <= -2 { return .truncated(-2 - n) }
+            let e = Glibc.errno
+            switch e {
+            case EINTR: continue
+            case EAGAIN: return .wouldBlock
+            case ENOBUFS: return .overrun
+            default: throw .socket(operation: .receive, errno: e, detail: "recvmsg")
+            }
+        }
+    }
+
+    /// Discards whatever is queued (stale answers) before libnl reads the socket.
+    func drainPending() {
+        var scratch = [UInt8](repeating: 0, count: 512)
+        while true {
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_TRUNC)) }
+            if n < 0 && Glibc.errno == EINTR { continue }
+            if n < 0 && Glibc.errno == ENOBUFS { continue }
+            if n < 0 { return }
+        }
+    }
+}
+
+// MARK: - eventfd, poll, clock
+
+/// An eventfd used to wake a thread blocked in poll().
+final class EventFD: @unchecked Sendable {
+    // fd is written once at init; close() happens after the owner stopped using it.
+    let fd: Int32
+
+    init() throws(NetlinkPushError) {
+        let fd = eventfd(0, cnl_efd_flags())
+        guard fd >= 0 else { throw .socket(operation: .connect, errno: Glibc.errno, detail: "eventfd") }
+        self.fd = fd
+    }
+
+    func signal() {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { write(fd, $0.baseAddress, 8) }
+    }
+
+    func drain() {
+        var v: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &v) { read(fd, $0.baseAddress, 8) }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+enum Poll {
+    struct Ready {
+        var first = false
+        var second = false
+    }
+
+    /// poll() on up to two descriptors; `timeoutMs` < 0 waits forever. EINTR counts as
+    /// a timeout (the caller loops).
+    static func wait(_ fd1: Int32, _ fd2: Int32?, timeoutMs: Int32) throws(NetlinkPushError) -> Ready {
+        var fds = [pollfd(fd: fd1, events: Int16(POLLIN), revents: 0)]
+        if let fd2 { fds.append(pollfd(fd: fd2, events: Int16(POLLIN), revents: 0)) }
+        let n = poll(&fds, nfds_t(fds.count), timeoutMs)
+        if n < 0 {
+            if Glibc.errno == EINTR { return Ready() }
+            throw .socket(operation: .receive, errno: Glibc.errno, detail: "poll")
+        }
+        let mask = Int16(POLLIN | POLLERR | POLLHUP)
+        return Ready(first: fds[0].revents & mask != 0, second: fds.count > 1 && fds[1].revents & mask != 0)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock the kernel timestamps events with).
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// Constants of the C headers, exposed for the tests' cross-check.
+enum CHeader {
+    static var payloadMax: Int { Int(NLPUSH_PAYLOAD_MAX) }
+    static var nameMax: Int { Int(NLPUSH_NAME_MAX) }
+    static var version: Int { Int(NLPUSH_FAMILY_VERSION) }
+    static var familyName: String { NLPUSH_FAMILY_NAME }
+    static var eventsGroup: String { NLPUSH_MCGRP_EVENTS }
+    static var commands: [UInt32] {
+        [NLPUSH_CMD_EVENT, NLPUSH_CMD_ACK, NLPUSH_CMD_SUBSCRIBE, NLPUSH_CMD_UNSUBSCRIBE, NLPUSH_CMD_GET_STATS,
+         NLPUSH_CMD_GET_SUBSCRIBERS, NLPUSH_CMD_REPLAY, NLPUSH_CMD_EMIT].map { $0.rawValue }
+    }
+    static var attributes: [UInt32] {
+        [NLPUSH_A_PAD, NLPUSH_A_SEQ, NLPUSH_A_TIMESTAMP_NS, NLPUSH_A_TYPE, NLPUSH_A_FLAGS, NLPUSH_A_PAYLOAD,
+         NLPUSH_A_STATUS, NLPUSH_A_NAME, NLPUSH_A_COUNT, NLPUSH_A_PORTID, NLPUSH_A_STATS, NLPUSH_A_SUBSCRIBER,
+         NLPUSH_A_TIMEOUT_MS].map { $0.rawValue }
+    }
+    static var statsMax: UInt32 { NLPUSH_STATS_A_MAX.rawValue }
+    static var subscriberMax: UInt32 { NLPUSH_SUBSCRIBER_A_MAX.rawValue }
+    static var flags: [UInt32] { [NLPUSH_F_REPLY_WANTED.rawValue, NLPUSH_F_REPLAYED.rawValue] }
+    static var nlmsgHeaderSize: Int { Int(cnl_nlmsg_hdrlen()) }
+    static var genlHeaderSize: Int { Int(cnl_genl_hdrlen()) }
+    static var attrHeaderSize: Int { Int(cnl_nla_hdrlen()) }
+
+    /// libnl's nla_for_each_attr over `bytes` (-1 when the attributes do not parse).
+    static func countAttributes(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { Int(cnl_count_attrs($0.baseAddress, Int32($0.count))) }
+    }
+}

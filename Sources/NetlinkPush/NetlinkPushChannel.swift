@@ -1,0 +1,229 @@
+public import Logging
+
+/// A connection to the nlpush generic netlink family: resolves it, queries it and
+/// creates subscriptions.
+///
+/// ```swift
+/// let channel = try NetlinkPushChannel()
+/// let sub = try channel.subscribe(name: "audit")
+/// for try await item in sub.events {
+///     if case .event(let e) = item { print(e.seq, e.payload.count) }
+/// }
+/// ```
+///
+/// Control requests (``stats()``, ``emit(type:payload:count:)``...) go over one control
+/// socket, serialized by a lock: the channel can be shared between threads and tasks.
+/// They block the calling thread until the kernel answers (``request(type:payload:timeout:)``
+/// up to its timeout).
+public final class NetlinkPushChannel: Sendable {
+    /// The logger the channel and its subscriptions log to.
+    public let logger: Logger
+    let control: ControlConnection
+    private let family: Locked<FamilyInfo>
+
+    /// Opens a control socket and resolves the `nlpush` family with libnl.
+    ///
+    /// - Parameter logger: where the library logs (it never bootstraps the logging system).
+    /// - Throws: ``NetlinkPushError/familyNotFound(family:)`` when the kernel module is
+    ///   not loaded ("nlpush kernel module not loaded (generic netlink family 'nlpush'
+    ///   not found)"), ``NetlinkPushError/socket(operation:errno:detail:)`` when no
+    ///   netlink socket can be opened.
+    public init(logger: Logger = Logger(label: "nlpush")) throws(NetlinkPushError) {
+        self.logger = logger
+        control = try ControlConnection()
+        let info = try control.resolveFamily()
+        family = Locked(info)
+        logger.debug(
+            "nlpush family resolved",
+            metadata: ["id": "\(info.id)", "version": "\(info.version)", "events": "\(info.eventsGroup)"])
+    }
+
+    /// Generic netlink family id of `nlpush` (assigned by the kernel at module load).
+    public var familyID: UInt16 { family.withLock { $0.id } }
+    /// Version the family registered with (``NetlinkPushChannel/protocolVersion`` for this library).
+    public var version: UInt8 { family.withLock { $0.version } }
+    /// Multicast group id of the `events` group.
+    public var eventsGroupID: UInt32 { family.withLock { UInt32(bitPattern: $0.eventsGroup) } }
+    /// The protocol version this library speaks.
+    public static let protocolVersion: UInt8 = 1
+
+    /// Resolves the family again, after the module was reloaded. Requests do this by
+    /// themselves when the family id they used disappeared.
+    public func refresh() throws(NetlinkPushError) {
+        let info = try control.resolveFamily()
+        family.withLock { $0 = info }
+    }
+
+    var familyInfo: FamilyInfo { family.withLock { $0 } }
+
+    /// Performs a request; when the family id is stale (module reloaded) it resolves
+    /// again and retries once.
+    func perform(
+        _ request: ControlRequest, timeoutMs: Int32 = ControlConnection.defaultTimeoutMs,
+        onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
+    ) throws(NetlinkPushError) {
+        let id = familyID
+        do {
+            try control.perform(request, familyID: id, timeoutMs: timeoutMs, onMessage: onMessage)
+        } catch {
+            // genetlink answers ENOENT without extack for an unknown family id.
+            guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
+            let fresh = try control.resolveFamily()
+            guard fresh.id != id else { throw error }
+            family.withLock { $0 = fresh }
+            logger.info("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            try control.perform(request, familyID: fresh.id, timeoutMs: timeoutMs, onMessage: onMessage)
+        }
+    }
+
+    // MARK: subscriptions
+
+    /// Registers a subscriber and starts receiving events.
+    ///
+    /// Opens the subscription's own control socket and sends `NLPUSH_CMD_SUBSCRIBE` from
+    /// it, opens its event socket (receive buffer ``SubscriptionOptions/receiveBufferSize``),
+    /// joins the `events` group and the controller's `notify` group, and starts the reader
+    /// thread. The subscription delivers every event published from this call on, in
+    /// order, recovering overruns from the kernel's replay ring.
+    ///
+    /// - Parameters:
+    ///   - name: 1 to 31 bytes, shown by ``subscribers()``.
+    ///   - options: buffer sizes, recovery and reconnection behaviour.
+    /// - Throws: ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` without
+    ///   `CAP_NET_ADMIN`, ``NetlinkPushError/rejected(operation:errno:extack:)`` (`ENOSPC`
+    ///   beyond 1024 subscribers), ``NetlinkPushError/invalidArgument(reason:)`` for a bad name.
+    public func subscribe(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
+        -> Subscription
+    {
+        try ControlRequest.subscribe(name: name).validate()
+        let fam = familyInfo
+        let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
+        let events = try NLSocket()
+        let wake = try EventFD()
+        do {
+            try events.setReceiveBufferSize(options.receiveBufferSize)
+            events.enableBroadcastErrors()
+            // Baseline first, then join: anything published in between is replayed by
+            // the reader's initial recovery, so the subscription starts exactly here.
+            var baseline: UInt64?
+            try? subControl.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+                let s = try MessageDecoder.stats(g)
+                baseline = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+            }
+            if options.registerSubscriber {
+                try subControl.perform(.subscribe(name: name), familyID: fam.id)
+            }
+            try events.addMembership(fam.eventsGroup)
+            let ctrlGroup = try? subControl.withSocket { (s) throws(NetlinkPushError) in
+                try s.resolveGroup(family: "nlctrl", group: "notify")
+            }
+            if let ctrlGroup { try events.addMembership(ctrlGroup) }
+
+            let (stream, continuation) = AsyncThrowingStream<SubscriptionItem, any Error>.makeStream()
+            let core = SubscriptionCore(
+                name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
+                continuation: continuation)
+            continuation.onTermination = { _ in core.stop() }
+            let reader = Reader(
+                core: core, events: events, family: fam, baseline: baseline)
+            reader.catchUp()
+            let handoff = Handoff(reader)
+            try DetachedThread.start(name: "nlpush-reader") { handoff.take().run() }
+            logger.debug(
+                "nlpush subscribed",
+                metadata: ["name": "\(name)", "port": "\(subControl.portID)", "baseline": "\(baseline ?? 0)"])
+            return Subscription(core: core, stream: stream)
+        } catch {
+            events.close()
+            subControl.close()
+            wake.close()
+            throw error
+        }
+    }
+
+    // MARK: queries
+
+    /// All counters and the replay ring's state (`NLPUSH_CMD_GET_STATS`, open to everyone).
+    public func stats() throws(NetlinkPushError) -> Stats {
+        var result: Stats?
+        try perform(.getStats) { (g) throws(NetlinkPushError) in result = try MessageDecoder.stats(g) }
+        guard let result else { throw .malformed(reason: "GET_STATS answered without a reply message") }
+        return result
+    }
+
+    /// The registered subscribers (`NLPUSH_CMD_GET_SUBSCRIBERS` dump, open to everyone).
+    public func subscribers() throws(NetlinkPushError) -> [SubscriberInfo] {
+        var list: [SubscriberInfo] = []
+        try perform(.getSubscribers) { (g) throws(NetlinkPushError) in list.append(try MessageDecoder.subscriber(g)) }
+        return list
+    }
+
+    /// The events the kernel's replay ring holds with `seq >= from` (all of them when
+    /// `from` is nil), in order, flagged ``EventFlags/replayed`` (`NLPUSH_CMD_REPLAY` dump).
+    /// Needs `CAP_NET_ADMIN` unless the module runs with `unprivileged_listen=1`.
+    public func replay(from: UInt64? = nil) throws(NetlinkPushError) -> [Event] {
+        var list: [Event] = []
+        let now = monotonicNanoseconds()
+        try perform(.replay(from: from), timeoutMs: 30_000) { (g) throws(NetlinkPushError) in
+            list.append(try MessageDecoder.event(g, receivedNs: now))
+        }
+        return list
+    }
+
+    /// Publishes `count` copies of an event (`NLPUSH_CMD_EMIT`, needs `CAP_NET_ADMIN`).
+    ///
+    /// - Parameters:
+    ///   - type: event type.
+    ///   - payload: at most 61440 bytes.
+    ///   - count: 1 to 1,000,000.
+    public func emit(type: UInt32 = 0, payload: [UInt8] = [], count: UInt32 = 1) throws(NetlinkPushError)
+        -> EmitResult
+    {
+        var result: EmitResult?
+        try perform(
+            .emit(type: type, payload: payload, count: count, flags: nil, timeoutMs: nil), timeoutMs: 60_000
+        ) { (g) throws(NetlinkPushError) in
+            result = try MessageDecoder.emitReply(g).0
+        }
+        guard let result else { throw .malformed(reason: "EMIT answered without a reply message") }
+        return result
+    }
+
+    /// Publishes one event with ``EventFlags/replyWanted`` and waits for the first
+    /// listener's answer (`NLPUSH_CMD_EMIT` with `NLPUSH_F_REPLY_WANTED`).
+    ///
+    /// - Parameters:
+    ///   - type: event type of the request.
+    ///   - payload: at most 61440 bytes.
+    ///   - timeout: how long the kernel waits for a reply (1 ms to 60 s).
+    /// - Throws: ``NetlinkPushError/rejected(operation:errno:extack:)`` with `ENOTCONN`
+    ///   (nobody listens), `ETIMEDOUT` (no answer in time), `ESHUTDOWN` (module unloading).
+    public func request(type: UInt32 = 0, payload: [UInt8] = [], timeout: Duration = .seconds(1))
+        throws(NetlinkPushError) -> Reply
+    {
+        let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        guard ms >= 1, ms <= 60_000 else { throw .invalidArgument(reason: "timeout must be 1 ms...60 s") }
+        var reply: Reply?
+        try perform(
+            .emit(type: type, payload: payload, count: 1, flags: Proto.flagReplyWanted, timeoutMs: UInt32(ms)),
+            timeoutMs: Int32(ms) + 5_000
+        ) { (g) throws(NetlinkPushError) in
+            let (result, r) = try MessageDecoder.emitReply(g)
+            reply = r ?? Reply(seq: result.firstSeq, status: 0, payload: [], portID: 0)
+        }
+        guard let reply else { throw .malformed(reason: "EMIT answered without a reply message") }
+        return reply
+    }
+}
+
+/// Moves the thread-confined reader into its thread.
+private final class Handoff: @unchecked Sendable {
+    private var reader: Reader?
+    init(_ reader: Reader) { self.reader = reader }
+    func take() -> Reader {
+        // Called exactly once, by the new thread, after init completed on the creating one.
+        guard let r = reader else { fatalError("reader handed off twice") }
+        reader = nil
+        return r
+    }
+}

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+
+/// The error every NetlinkPush API throws.
+///
+/// Each case carries what is needed to act on it: the operation that failed, the
+/// real `errno` the kernel or the C library reported and, for requests the kernel
+/// refused, the kernel's extended-ACK message (`extack`), when it sent one.
+///
+/// ```swift
+/// do {
+///     let channel = try NetlinkPushChannel()
+/// } catch .familyNotFound {
+///     print("load nlpush.ko first")
+/// }
+/// ```
+public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What the library was doing when an error happened.
+    public enum Operation: String, Sendable, Hashable, CustomStringConvertible {
+        /// Opening or connecting a netlink socket (or its eventfd / reader thread).
+        case connect
+        /// Resolving the family or a multicast group through the controller.
+        case resolve
+        /// `NLPUSH_CMD_SUBSCRIBE`.
+        case subscribe
+        /// `NLPUSH_CMD_UNSUBSCRIBE`.
+        case unsubscribe
+        /// `NLPUSH_CMD_ACK`.
+        case ack
+        /// `NLPUSH_CMD_EMIT`.
+        case emit
+        /// `NLPUSH_CMD_EMIT` with reply wanted.
+        case request
+        /// `NLPUSH_CMD_GET_STATS`.
+        case stats
+        /// `NLPUSH_CMD_GET_SUBSCRIBERS`.
+        case subscribers
+        /// `NLPUSH_CMD_REPLAY`.
+        case replay
+        /// Joining a multicast group.
+        case joinGroup = "join group"
+        /// Setting a socket option.
+        case setOption = "set socket option"
+        /// Sending a request.
+        case send
+        /// Receiving (recvmsg, poll).
+        case receive
+        /// Decoding a received message.
+        case decode
+        /// Asking the generic netlink controller to describe the family.
+        case describe
+        /// Re-registering after a module reload.
+        case reconnect
+
+        /// The operation's name, as used in error descriptions.
+        public var description: String { rawValue }
+    }
+
+    /// The generic netlink family is not registered: the kernel module is not loaded
+    /// (or the caller lives in another network namespace than the initial one).
+    case familyNotFound(family: String)
+    /// The kernel refused the operation for lack of privilege (`EPERM` / `EACCES`):
+    /// most commands and joining the events group need `CAP_NET_ADMIN`.
+    case permissionDenied(operation: Operation, errno: Int32, extack: String?)
+    /// The kernel rejected a request with a netlink error (negative `errno`, made
+    /// positive here) and, usually, an extended-ACK message explaining why.
+    case rejected(operation: Operation, errno: Int32, extack: String?)
+    /// A received message failed validation (truncated header, attribute overrun,
+    /// wrong attribute size, oversize payload...).
+    case malformed(reason: String)
+    /// A socket-level failure (socket(), setsockopt(), send(), recv(), poll()...).
+    /// `detail` holds libnl's error text when the failure came from libnl.
+    case socket(operation: Operation, errno: Int32, detail: String?)
+    /// No answer arrived in time.
+    case timedOut(operation: Operation)
+    /// An argument was refused before anything was sent.
+    case invalidArgument(reason: String)
+    /// The subscription or channel was closed (cancelled) and can no longer be used.
+    case closed
+
+    /// The `errno` of the failure, if it has one.
+    public var errno: Int32? {
+        switch self {
+        case .permissionDenied(_, let e, _), .rejected(_, let e, _), .socket(_, let e, _): return e
+        case .timedOut: return ETIMEDOUT
+        default: return nil
+        }
+    }
+
+    /// The kernel's extended-ACK message, if the kernel sent one.
+    public var extack: String? {
+        switch self {
+        case .permissionDenied(_, _, let m), .rejected(_, _, let m): return m
+        default: return nil
+        }
+    }
+
+    /// The operation that failed, when known.
+    public var operation: Operation? {
+        switch self {
+        case .permissionDenied(let op, _, _), .rejected(let op, _, _), .socket(let op, _, _),
+            .timedOut(let op):
+            return op
+        case .familyNotFound: return .resolve
+        case .malformed: return .decode
+        default: return nil
+        }
+    }
+
+    /// One readable line.
+    public var description: String {
+        switch self {
+        case .familyNotFound(let family):
+            if family == nlpushFamilyName {
+                return "nlpush kernel module not loaded (generic netlink family '\(family)' not found)"
+            }
+            return "generic netlink family '\(family)' not found"
+        case .permissionDenied(let op, let e, let m):
+            return "\(op) failed: permission denied (\(Self.errnoName(e))\(m.map { ": \($0)" } ?? ""))"
+                + "; CAP_NET_ADMIN is needed"
+        case .rejected(let op, let e, let m):
+            return "\(op) rejected by the kernel: \(Self.errnoName(e))\(m.map { ": \($0)" } ?? "")"
+        case .malformed(let reason):
+            return "malformed netlink message: \(reason)"
+        case .socket(let op, let e, let detail):
+            return "\(op) failed: \(Self.errnoName(e))\(detail.map { " (\($0))" } ?? "")"
+        case .timedOut(let op):
+            return "\(op) timed out"
+        case .invalidArgument(let reason):
+            return "invalid argument: \(reason)"
+        case .closed:
+            return "the nlpush subscription or channel is closed"
+        }
+    }
+
+    /// "ENOENT (No such file or directory)" style rendering of an errno value.
+    static func errnoName(_ e: Int32) -> String {
+        let names: [Int32: String] = [
+            EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", ENOMEM: "ENOMEM",
+            EACCES: "EACCES", EBUSY: "EBUSY", EEXIST: "EEXIST", EINVAL: "EINVAL", ENOSPC: "ENOSPC",
+            ERANGE: "ERANGE", EAGAIN: "EAGAIN", ENOBUFS: "ENOBUFS", ENOTCONN: "ENOTCONN",
+            ESHUTDOWN: "ESHUTDOWN", ETIMEDOUT: "ETIMEDOUT", EOPNOTSUPP: "EOPNOTSUPP",
+            EMSGSIZE: "EMSGSIZE", ENODATA: "ENODATA", EBADF: "EBADF", ECONNREFUSED: "ECONNREFUSED",
+        ]
+        let text = strerror(e).map { String(cString: $0) } ?? "errno \(e)"
+        if let name = names[e] { return "\(name) (\(text))" }
+        return "errno \(e) (\(text))"
+    }
+
+    /// Builds the right case for a negative-errno answer of the kernel.
+    static func kernel(_ operation: Operation, errno e: Int32, extack: String?) -> NetlinkPushError {
+        if e == EPERM || e == EACCES { return .permissionDenied(operation: operation, errno: e, extack: extack) }
+        return .rejected(operation: operation, errno: e, extack: extack)
+    }
+}
+
+/// The family name from the UAPI header, as a Swift string.
+let nlpushFamilyName = "nlpush"

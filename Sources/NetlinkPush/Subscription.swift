@@ -1,0 +1,205 @@
+internal import Logging
+
+/// A named subscription to the nlpush events, created by
+/// ``NetlinkPushChannel/subscribe(name:options:)``.
+///
+/// It owns two netlink sockets: an *event socket* that joins the `events` multicast
+/// group (and the controller's `notify` group, to notice module unloads), read by one
+/// dedicated thread, and a *control socket* that registered the subscriber and sends
+/// acknowledgements and replay requests (the kernel attributes acks to its port id).
+///
+/// Consume ``events``; the subscription stops when the consuming task is cancelled,
+/// when ``cancel()`` is called, or when both this object and every copy of ``events``
+/// are gone. Stopping closes both sockets and ends the reader thread.
+public final class Subscription: Sendable {
+    /// The name the subscriber registered with.
+    public let name: String
+    /// Netlink port id of the control socket (what ``SubscriberInfo/portID`` shows).
+    public let portID: UInt32
+    /// The events, in sequence order, interleaved with loss and connection notices.
+    public let events: Events
+
+    let core: SubscriptionCore
+    private let lifetime: SubscriptionLifetime
+
+    init(core: SubscriptionCore, stream: AsyncThrowingStream<SubscriptionItem, any Error>) {
+        self.core = core
+        name = core.name
+        portID = core.control.portID
+        lifetime = SubscriptionLifetime(core)
+        events = Events(stream: stream, core: core, lifetime: lifetime)
+    }
+
+    /// Acknowledges `event` with a unicast `NLPUSH_CMD_ACK` from the control socket, and
+    /// waits for the kernel's answer.
+    ///
+    /// For an event that wants a reply (``Event/wantsReply``) this answers the producer's
+    /// request with `status` and the optional `reply` payload (at most 61440 bytes). For
+    /// other events it is a plain acknowledgement carrying only the sequence number;
+    /// `status` and `reply` are then ignored.
+    ///
+    /// - Throws: ``NetlinkPushError/rejected(operation:errno:extack:)`` with `ENOENT` when
+    ///   the request expired or was already answered, `EINVAL` for a sequence number that
+    ///   was never published; ``NetlinkPushError/permissionDenied(operation:errno:extack:)``
+    ///   without `CAP_NET_ADMIN`; ``NetlinkPushError/familyNotFound(family:)`` while
+    ///   disconnected; ``NetlinkPushError/closed`` after cancellation.
+    public func ack(_ event: Event, status: Int32 = 0, reply: [UInt8]? = nil) throws(NetlinkPushError) {
+        let request: ControlRequest =
+            event.wantsReply
+            ? .ack(seq: event.seq, status: status, payload: reply)
+            : .ack(seq: event.seq, status: nil, payload: nil)
+        try core.perform(request)
+    }
+
+    /// Stops the subscription: the reader thread wakes up through its eventfd and exits,
+    /// both sockets close (the kernel drops the registration) and ``events`` ends.
+    public func cancel() { core.stop() }
+
+    /// Whether the reader thread is still running.
+    public var isActive: Bool { core.isRunning }
+
+    /// The async sequence of a subscription's items.
+    ///
+    /// It is backed by an `AsyncThrowingStream` whose size the library bounds itself
+    /// (see ``SubscriptionOptions/bufferCapacity``). It throws only when the event
+    /// socket fails beyond recovery.
+    public struct Events: AsyncSequence, Sendable {
+        /// Items of the subscription.
+        public typealias Element = SubscriptionItem
+
+        let stream: AsyncThrowingStream<SubscriptionItem, any Error>
+        let core: SubscriptionCore
+        let lifetime: SubscriptionLifetime
+
+        /// Starts the (single) iteration. Iterate once, from one task: when the iterator
+        /// goes away the subscription stops.
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(base: stream.makeAsyncIterator(), core: core, lifetime: lifetime)
+        }
+
+        /// Iterator of ``Subscription/Events``.
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var base: AsyncThrowingStream<SubscriptionItem, any Error>.AsyncIterator
+            let core: SubscriptionCore
+            let lifetime: SubscriptionLifetime
+
+            /// The next item, or nil once the subscription stopped.
+            public mutating func next() async throws -> SubscriptionItem? {
+                let item = try await base.next()
+                if let item { core.consumed(item) }
+                return item
+            }
+        }
+    }
+}
+
+/// Stops the subscription when the last user-visible handle (the Subscription or a
+/// copy of its events sequence / iterator) goes away.
+final class SubscriptionLifetime: Sendable {
+    let core: SubscriptionCore
+    init(_ core: SubscriptionCore) { self.core = core }
+    deinit { core.stop() }
+}
+
+/// State shared between the reader thread, the consumer and callers of `ack`.
+final class SubscriptionCore: Sendable {
+    struct Shared {
+        var family: FamilyInfo?
+        var stopping = false
+        var readerExited = false
+        var buffered = 0
+        var bufferedBytes = 0
+        var waitingForSpace = false
+    }
+
+    let name: String
+    let options: SubscriptionOptions
+    let logger: Logger
+    let control: ControlConnection
+    let wake: EventFD
+    let continuation: AsyncThrowingStream<SubscriptionItem, any Error>.Continuation
+    let shared: Locked<Shared>
+
+    init(
+        name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
+        family: FamilyInfo, continuation: AsyncThrowingStream<SubscriptionItem, any Error>.Continuation
+    ) {
+        self.name = name
+        self.options = options
+        self.logger = logger
+        self.control = control
+        self.wake = wake
+        self.continuation = continuation
+        shared = Locked(Shared(family: family))
+    }
+
+    var family: FamilyInfo? { shared.withLock { $0.family } }
+    var isStopping: Bool { shared.withLock { $0.stopping } }
+    var isRunning: Bool { shared.withLock { !$0.readerExited } }
+    var isWaitingForSpace: Bool { shared.withLock { $0.waitingForSpace } }
+
+    func setFamily(_ f: FamilyInfo?) { shared.withLock { $0.family = f } }
+
+    func perform(_ request: ControlRequest) throws(NetlinkPushError) {
+        let state = shared.withLock { ($0.family, $0.stopping) }
+        if state.1 { throw .closed }
+        guard let family = state.0 else { throw .familyNotFound(family: nlpushFamilyName) }
+        try control.perform(request, familyID: family.id)
+    }
+
+    /// Asks the reader thread to stop (idempotent, never blocks).
+    func stop() {
+        shared.withLock { s in
+            guard !s.stopping else { return }
+            s.stopping = true
+            // The reader closes the eventfd under this same lock, after readerExited.
+            if !s.readerExited { wake.signal() }
+        }
+    }
+
+    /// Reader side: reserves room for an event; false when the buffer is full (the
+    /// reader then skips events and recovers them once the consumer caught up).
+    func reserve(bytes: Int) -> Bool {
+        shared.withLock { s in
+            if s.waitingForSpace { return false }
+            if s.buffered >= options.bufferCapacity
+                || (s.buffered > 0 && s.bufferedBytes + bytes > options.bufferByteLimit)
+            {
+                s.waitingForSpace = true
+                return false
+            }
+            s.buffered += 1
+            s.bufferedBytes += bytes
+            return true
+        }
+    }
+
+    /// Reader side: notices are never refused (they are few), but still counted.
+    func reserveNotice() {
+        shared.withLock { $0.buffered += 1 }
+    }
+
+    /// Consumer side: an item left the buffer. Wakes the reader when a full buffer got
+    /// half empty.
+    func consumed(_ item: SubscriptionItem) {
+        let bytes = item.event?.payload.count ?? 0
+        shared.withLock { s in
+            s.buffered -= 1
+            s.bufferedBytes -= bytes
+            if s.waitingForSpace && s.buffered <= options.bufferCapacity / 2 {
+                s.waitingForSpace = false
+                if !s.readerExited { wake.signal() }
+            }
+        }
+    }
+
+    /// Reader side, last thing it does.
+    func readerDidExit() {
+        shared.withLock { s in
+            s.readerExited = true
+            s.stopping = true
+            wake.close()
+        }
+        control.close()
+    }
+}

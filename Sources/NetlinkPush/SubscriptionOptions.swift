@@ -1,0 +1,70 @@
+/// Tuning of a ``Subscription``.
+public struct SubscriptionOptions: Sendable, Hashable {
+    // Every property documents its default; `SubscriptionOptions()` is the recommended
+    // configuration.
+
+    /// Kernel receive buffer of the event socket (`SO_RCVBUF`), in bytes. Default 4 MiB.
+    ///
+    /// Set with `SO_RCVBUFFORCE` when the process has `CAP_NET_ADMIN` (so it may exceed
+    /// `net.core.rmem_max`), else with `SO_RCVBUF` (capped at `rmem_max`). The kernel
+    /// doubles the value for its bookkeeping. A burst larger than this buffer while the
+    /// reader thread is descheduled overruns the socket (`ENOBUFS`); the subscription
+    /// then recovers from the kernel's replay ring. Bigger buffers mean fewer recoveries.
+    public var receiveBufferSize: Int
+
+    /// Capacity of the stream buffer between the reader thread and the consumer, in
+    /// items. Default 16384. When the consumer falls this far behind, the reader stops
+    /// buffering (memory stays bounded) and, once the consumer has drained half of it,
+    /// replays what it skipped from the kernel's ring: slow consumers lose nothing the
+    /// ring still holds, and get ``SubscriptionItem/lost(_:)`` for the rest.
+    public var bufferCapacity: Int
+
+    /// Upper bound of payload bytes held in the stream buffer. Default 64 MiB.
+    public var bufferByteLimit: Int
+
+    /// Size of the user-space buffer each `recvmsg()` reads into, in bytes. At least
+    /// 64 KiB + 4 KiB (a replay dump message can carry a 60 KiB event). Default 128 KiB.
+    public var messageBufferSize: Int
+
+    /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
+    /// full stream buffer. Default `true`. When `false`, gaps are reported as
+    /// ``SubscriptionItem/lost(_:)`` right away.
+    public var recovery: Bool
+
+    /// Follow module unloads and reloads: yield ``SubscriptionItem/disconnected``, wait
+    /// for the family to come back, register again and yield
+    /// ``SubscriptionItem/reconnected``. Default `true`. When `false` the sequence
+    /// ends after ``SubscriptionItem/disconnected``.
+    public var autoReconnect: Bool
+
+    /// Register the subscriber with `NLPUSH_CMD_SUBSCRIBE` (needs `CAP_NET_ADMIN`).
+    /// Default `true`. Set it to `false` to only listen, which an unprivileged process
+    /// can do when the module runs with `unprivileged_listen=1`; it then does not appear
+    /// in ``NetlinkPushChannel/subscribers()`` (and cannot acknowledge events).
+    public var registerSubscriber: Bool
+
+    /// While disconnected, how often to look for the family in case a controller
+    /// notification was missed, in milliseconds. Default 1000.
+    public var reconnectPollIntervalMs: Int
+
+    /// Creates options; every parameter defaults to the documented value.
+    public init(
+        receiveBufferSize: Int = 4 * 1024 * 1024,
+        bufferCapacity: Int = 16384,
+        bufferByteLimit: Int = 64 * 1024 * 1024,
+        messageBufferSize: Int = 128 * 1024,
+        recovery: Bool = true,
+        autoReconnect: Bool = true,
+        registerSubscriber: Bool = true,
+        reconnectPollIntervalMs: Int = 1000
+    ) {
+        self.registerSubscriber = registerSubscriber
+        self.receiveBufferSize = receiveBufferSize
+        self.bufferCapacity = bufferCapacity
+        self.bufferByteLimit = bufferByteLimit
+        self.messageBufferSize = messageBufferSize
+        self.recovery = recovery
+        self.autoReconnect = autoReconnect
+        self.reconnectPollIntervalMs = reconnectPollIntervalMs
+    }
+}

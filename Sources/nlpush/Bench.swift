@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+import NetlinkPush
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure end-to-end throughput, loss and latency.",
+        discussion: """
+            Opens N subscriptions, has the kernel publish COUNT events of SIZE bytes \
+            (through NLPUSH_CMD_EMIT, or nlpush_test's debugfs 'emit' file with \
+            --producer test), and reports events/s per subscriber, loss, recovery and \
+            latency percentiles (publish in the kernel to reception in the reader thread).
+            """
+    )
+
+    enum Producer: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case emit, test
+    }
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .shortAndLong, help: "Payload size, e.g. 64, 1k, 16k (at most 60k).")
+    var size = ByteCount(64)
+
+    @Option(name: .long, help: "Subscriptions receiving the burst.")
+    var subscribers = 1
+
+    @Option(name: .shortAndLong, help: "Events to publish.")
+    var count = 10000
+
+    @Option(help: "Who publishes: emit (NLPUSH_CMD_EMIT) or test (nlpush_test.ko's debugfs emit).")
+    var producer = Producer.emit
+
+    @Flag(help: "Acknowledge every event (measures the ack path too).")
+    var ack = false
+
+    @Option(help: "Kernel receive buffer per subscription (e.g. 4M).")
+    var rcvbuf: ByteCount?
+
+    @Flag(help: "Do not replay lost events (measure raw loss).")
+    var noRecovery = false
+
+    @Option(help: "Give up waiting for the events after this many seconds.")
+    var timeout = 120.0
+
+    func validate() throws {
+        guard size.value <= 61440 else { throw ValidationError("--size must be at most 61440 bytes") }
+        guard (1...1024).contains(subscribers) else { throw ValidationError("--subscribers must be 1...1024") }
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+    }
+
+    func run() async throws {
+        Out.setUp()
+        try await guarded("bench") {
+            let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
+            var options = SubscriptionOptions()
+            if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
+            options.recovery = !noRecovery
+            var subs: [Subscription] = []
+            for i in 0..<subscribers {
+                subs.append(try channel.subscribe(name: "bench-\(getpid())-\(i)", options: options))
+            }
+            let stopper = Stopper(subs)
+            stopper.installSignalHandlers()
+            let config = Consumer(
+                json: false, quiet: true, ack: ack, count: UInt64(count), preview: 0, verify: producer == .test)
+            let total = UInt64(count)
+            let started = monotonicNow()
+            let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
+                let t0 = monotonicNow()
+                switch producer {
+                case .emit:
+                    _ = try channel.emit(type: 0xbe, payload: Pattern.bytes(size.value), count: UInt32(count))
+                case .test:
+                    try TestModule.emit(count: count, size: size.value, type: 0xbe)
+                }
+                return monotonicNow() - t0
+            }
+            let timeout = self.timeout
+            Task.detached {
+                try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+                stopper.stop()
+            }
+            let summaries = await withTaskGroup(of: SubscriberSummary.self) { group in
+                for (i, s) in subs.enumerated() {
+                    group.addTask { await config.consumeUntil(total, index: i, subscription: s) }
+                }
+                var all: [SubscriberSummary] = []
+                for await r in group { all.append(r) }
+                return all.sorted { $0.index < $1.index }
+            }
+            stopper.stop()
+            let produceNs: UInt64
+            do {
+                produceNs = try await produce.value
+            } catch let e as NetlinkPushError {
+                throw e
+            }
+            report(summaries, startedNs: started, produceNs: produceNs)
+        }
+    }
+
+    private func report(_ summaries: [SubscriberSummary], startedNs: UInt64, produceNs: UInt64) {
+        var latency = Histogram()
+        var received: UInt64 = 0
+        var lost: UInt64 = 0
+        var recovered: UInt64 = 0
+        var corrupt: UInt64 = 0
+        var lastNs = startedNs
+        for s in summaries {
+            received += s.received
+            lost += s.lost
+            recovered += s.recovered
+            corrupt += s.corrupt
+            lastNs = max(lastNs, s.lastNs)
+        }
+        for s in summaries { latency.merge(s.latency) }
+        let expected = UInt64(count) * UInt64(subscribers)
+        let missing = expected > received + lost ? expected - received - lost : 0
+        let seconds = Double(lastNs - startedNs) / 1e9
+        let perSub = Double(count) / seconds
+        if common.json {
+            var j = JSONLine()
+            j.add("kind", "bench")
+            j.add("producer", producer.rawValue)
+            j.add("size", size.value)
+            j.add("subscribers", subscribers)
+            j.add("count", count)
+            j.add("ack", ack)
+            j.add("received", received)
+            j.add("lost", lost)
+            j.add("missing", missing)
+            j.add("recovered", recovered)
+            j.add("corrupt", corrupt)
+            j.add("seconds", seconds)
+            j.add("events_per_second", perSub)
+            j.add("deliveries_per_second", Double(received) / seconds)
+            j.add("produce_ns", produceNs)
+            j.add("latency_p50_ns", latency.percentile(50))
+            j.add("latency_p99_ns", latency.percentile(99))
+            j.add("latency_max_ns", latency.max)
+            Out.line(j.text)
+            return
+        }
+        Out.line(
+            "bench: \(count) events x \(size.value) B, \(subscribers) subscriber(s), producer \(producer.rawValue)\(ack ? ", with ack" : "")"
+        )
+        Out.line(
+            String(
+                format: "  throughput: %.0f events/s per subscriber, %.0f deliveries/s in all (%.3f s)",
+                perSub, Double(received) / seconds, seconds))
+        Out.line("  received \(received) of \(expected), lost \(lost), missing \(missing), recovered by replay \(recovered)\(corrupt > 0 ? ", CORRUPT \(corrupt)" : "")")
+        Out.line(
+            "  latency: p50 \(Format.duration(ns: latency.percentile(50))), p99 \(Format.duration(ns: latency.percentile(99))), max \(Format.duration(ns: latency.max))"
+        )
+        Out.line("  producer: \(Format.duration(ns: produceNs)) for the whole burst")
+    }
+}
+
+extension Consumer {
+    /// Consumes until `total` events were received or reported lost.
+    func consumeUntil(_ total: UInt64, index: Int, subscription s: Subscription) async -> SubscriberSummary {
+        var sum = SubscriberSummary(index: index, name: s.name)
+        var copy = self
+        copy.count = nil
+        do {
+            for try await item in s.events {
+                switch item {
+                case .event(let e):
+                    sum.received += 1
+                    if sum.firstNs == 0 { sum.firstNs = e.receivedNs }
+                    sum.lastNs = e.receivedNs
+                    if e.flags.contains(.replayed) {
+                        sum.recovered += 1
+                    } else {
+                        sum.latency.record(e.latencyNs)
+                    }
+                    if verify && !Pattern.check(e.payload, seq: e.seq) { sum.corrupt += 1 }
+                    if ack {
+                        if (try? s.ack(e)) != nil { sum.acked += 1 } else { sum.ackErrors += 1 }
+                    }
+                case .lost(let r):
+                    sum.lost += UInt64(r.count)
+                default:
+                    break
+                }
+                if sum.received + sum.lost >= total {
+                    s.cancel()
+                    break
+                }
+            }
+        } catch {
+            sum.error = "\(error)"
+        }
+        return sum
+    }
+}
+
+extension Histogram {
+    mutating func merge(_ other: Histogram) {
+        mergeBuckets(other)
+    }
+}
+
+/// nlpush_test.ko's debugfs files.
+enum TestModule {
+    static let dir = "/sys/kernel/debug/nlpush_test"
+
+    static func emit(count: Int, size: Int, type: UInt32) throws {
+        try write("\(dir)/emit", "\(count) \(size) \(type)")
+    }
+
+    static func write(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else {
+            throw NetlinkPushError.invalidArgument(
+                reason: "cannot open \(path): \(String(cString: strerror(errno))) (is nlpush_test.ko loaded and debugfs mounted?)")
+        }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else {
+            throw NetlinkPushError.rejected(operation: .emit, errno: errno, extack: "nlpush_test \(path)")
+        }
+    }
+}

@@ -1,0 +1,299 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import NetlinkPush
+
+/// What one subscription saw, for the summary.
+struct SubscriberSummary: Sendable {
+    var index: Int
+    var name: String
+    var received: UInt64 = 0
+    var lost: UInt64 = 0
+    var recovered: UInt64 = 0
+    var acked: UInt64 = 0
+    var ackErrors: UInt64 = 0
+    var corrupt: UInt64 = 0
+    var latency = Histogram()
+    var firstNs: UInt64 = 0
+    var lastNs: UInt64 = 0
+    var error: String?
+
+    /// Events per second between the first and the last event received.
+    var rate: Double {
+        guard received > 1, lastNs > firstNs else { return .nan }
+        return Double(received - 1) / (Double(lastNs - firstNs) / 1e9)
+    }
+}
+
+struct Monitor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive events with one or more independent subscriptions.",
+        discussion: """
+            Each subscription has its own sockets and receives every event. One line per \
+            event (subscriber, seq, type, size, latency, payload preview); on exit (--count, \
+            --duration, Ctrl-C) a summary per subscriber: received, rate, lost, recovered, \
+            latency p50/p99. Lost events are always reported, never dropped silently.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .shortAndLong, help: "Independent subscriptions to open in this process (1-1024).")
+    var subscribers = 1
+
+    @Option(name: .shortAndLong, help: "Stop once every subscription received this many events.")
+    var count: UInt64?
+
+    @Option(name: .shortAndLong, help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Flag(help: "Acknowledge every event (answers requests with status 0 and no payload).")
+    var ack = false
+
+    @Flag(name: .shortAndLong, help: "Print only the summary (and loss notices).")
+    var quiet = false
+
+    @Option(help: "Subscriber name prefix shown by 'nlpush subscribers'.")
+    var name = "monitor"
+
+    @Option(help: "Kernel receive buffer per subscription (e.g. 4M).")
+    var rcvbuf: ByteCount?
+
+    @Option(help: "Payload bytes shown per event line.")
+    var preview = 16
+
+    @Flag(help: "Check payloads against nlpush_test's pattern (byte i of event s is (s+i)%251).")
+    var verify = false
+
+    @Flag(help: "Do not replay lost events from the kernel's ring (report them as lost at once).")
+    var noRecovery = false
+
+    func validate() throws {
+        guard (1...1024).contains(subscribers) else {
+            throw ValidationError("--subscribers must be between 1 and 1024")
+        }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        if count == 0 { throw ValidationError("--count must be at least 1") }
+        guard (0...4096).contains(preview) else { throw ValidationError("--preview must be 0...4096") }
+    }
+
+    func run() async throws {
+        Out.setUp()
+        try await guarded("monitor") {
+            let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
+            var options = SubscriptionOptions()
+            if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
+            options.recovery = !noRecovery
+            var subs: [Subscription] = []
+            for i in 0..<subscribers {
+                subs.append(try channel.subscribe(name: "\(name)-\(getpid())-\(i)", options: options))
+            }
+            if !quiet && !common.json {
+                Out.line("monitoring with \(subscribers) subscription(s); Ctrl-C to stop")
+            }
+            let stopper = Stopper(subs)
+            stopper.installSignalHandlers()
+            if let duration {
+                Task.detached {
+                    try? await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+                    stopper.stop()
+                }
+            }
+            let started = monotonicNow()
+            let config = Consumer(
+                json: common.json, quiet: quiet, ack: ack, count: count, preview: preview, verify: verify)
+            let summaries = await withTaskGroup(of: SubscriberSummary.self) { group in
+                for (i, s) in subs.enumerated() {
+                    group.addTask { await config.consume(index: i, subscription: s) }
+                }
+                var all: [SubscriberSummary] = []
+                for await r in group { all.append(r) }
+                return all.sorted { $0.index < $1.index }
+            }
+            stopper.stop()
+            printSummary(summaries, elapsedNs: monotonicNow() - started, json: common.json)
+            if summaries.contains(where: { $0.error != nil }) { throw ExitCode(Exit.ioError) }
+        }
+    }
+}
+
+/// Ends every subscription on SIGINT/SIGTERM, on a timer, or when the monitor is done.
+final class Stopper: Sendable {
+    let subs: [Subscription]
+    nonisolated(unsafe) private var sources: [DispatchSourceSignal] = []
+
+    init(_ subs: [Subscription]) { self.subs = subs }
+
+    func installSignalHandlers() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { [self] in stop() }
+            src.resume()
+            sources.append(src)
+        }
+    }
+
+    func stop() {
+        for s in subs { s.cancel() }
+    }
+}
+
+/// Consumes one subscription and prints what it sees.
+struct Consumer: Sendable {
+    var json: Bool
+    var quiet: Bool
+    var ack: Bool
+    var count: UInt64?
+    var preview: Int
+    var verify: Bool
+
+    func consume(index: Int, subscription s: Subscription) async -> SubscriberSummary {
+        var sum = SubscriberSummary(index: index, name: s.name)
+        do {
+            for try await item in s.events {
+                switch item {
+                case .event(let e):
+                    record(e, into: &sum)
+                    if ack {
+                        do {
+                            try s.ack(e)
+                            sum.acked += 1
+                        } catch {
+                            sum.ackErrors += 1
+                            if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(e.seq) failed: \(error)") }
+                        }
+                    }
+                    if let count, sum.received >= count {
+                        s.cancel()
+                        return sum
+                    }
+                case .lost(let range):
+                    sum.lost += UInt64(range.count)
+                    if json {
+                        var j = JSONLine()
+                        j.add("kind", "lost")
+                        j.add("subscriber", index)
+                        j.add("from", range.lowerBound)
+                        j.add("to", range.upperBound)
+                        j.add("count", range.count)
+                        Out.line(j.text)
+                    } else {
+                        Out.line("[\(index)] LOST seq \(range.lowerBound)...\(range.upperBound) (\(range.count) events no longer in the kernel's replay ring)")
+                    }
+                case .recovered(let n):
+                    if !json && !quiet { Out.line("[\(index)] recovered \(n) events from the kernel's replay ring") }
+                    if json { notice(index, "recovered", extra: ("count", n)) }
+                case .disconnected:
+                    if json { notice(index, "disconnected") } else { Out.line("[\(index)] nlpush module unloaded; waiting for it to come back") }
+                case .reconnected:
+                    if json { notice(index, "reconnected") } else { Out.line("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
+                }
+            }
+        } catch {
+            sum.error = "\(error)"
+            Out.error("subscriber \(index): \(error)")
+        }
+        return sum
+    }
+
+    private func notice(_ index: Int, _ kind: String, extra: (String, Int)? = nil) {
+        var j = JSONLine()
+        j.add("kind", kind)
+        j.add("subscriber", index)
+        if let extra { j.add(extra.0, extra.1) }
+        Out.line(j.text)
+    }
+
+    private func record(_ e: Event, into sum: inout SubscriberSummary) {
+        sum.received += 1
+        if sum.firstNs == 0 { sum.firstNs = e.receivedNs }
+        sum.lastNs = e.receivedNs
+        if e.flags.contains(.replayed) { sum.recovered += 1 }
+        let latency = e.latencyNs
+        if !e.flags.contains(.replayed) { sum.latency.record(latency) }
+        var ok = true
+        if verify {
+            ok = Pattern.check(e.payload, seq: e.seq)
+            if !ok { sum.corrupt += 1 }
+        }
+        if quiet { return }
+        if json {
+            var j = JSONLine()
+            j.add("kind", "event")
+            j.add("subscriber", sum.index)
+            j.add("seq", e.seq)
+            j.add("type", e.type)
+            j.add("flags", e.flags.rawValue)
+            j.add("timestamp_ns", e.timestampNs)
+            j.add("latency_ns", latency)
+            j.add("size", e.payload.count)
+            j.add("payload", Data(e.payload).base64EncodedString())
+            if verify { j.add("intact", ok) }
+            Out.line(j.text)
+        } else {
+            var flags = ""
+            if e.flags.contains(.replyWanted) { flags += " reply-wanted" }
+            if e.flags.contains(.replayed) { flags += " replayed" }
+            if verify && !ok { flags += " CORRUPT" }
+            Out.line(
+                "[\(sum.index)] seq=\(e.seq) type=\(e.type) size=\(e.payload.count) latency=\(Format.duration(ns: latency))\(flags) \(Format.preview(e.payload, max: preview))"
+            )
+        }
+    }
+}
+
+/// nlpush_test's payload rule: byte i of the event with sequence number s is (s + i) % 251.
+enum Pattern {
+    static func check(_ payload: [UInt8], seq: UInt64) -> Bool {
+        var v = Int(seq % 251)
+        for b in payload {
+            if b != UInt8(v) { return false }
+            v += 1
+            if v == 251 { v = 0 }
+        }
+        return true
+    }
+
+    /// A seq-independent payload of `size` bytes for EMIT (i % 251).
+    static func bytes(_ size: Int) -> [UInt8] {
+        (0..<size).map { UInt8($0 % 251) }
+    }
+}
+
+func printSummary(_ summaries: [SubscriberSummary], elapsedNs: UInt64, json: Bool) {
+    if json {
+        for s in summaries {
+            var j = JSONLine()
+            j.add("kind", "summary")
+            j.add("subscriber", s.index)
+            j.add("name", s.name)
+            j.add("received", s.received)
+            j.add("rate", s.rate.isFinite ? s.rate : 0)
+            j.add("lost", s.lost)
+            j.add("recovered", s.recovered)
+            j.add("acked", s.acked)
+            j.add("ack_errors", s.ackErrors)
+            j.add("corrupt", s.corrupt)
+            j.add("latency_p50_ns", s.latency.percentile(50))
+            j.add("latency_p99_ns", s.latency.percentile(99))
+            j.add("latency_max_ns", s.latency.max)
+            j.add("elapsed_ns", elapsedNs)
+            if let e = s.error { j.add("error", e) }
+            Out.line(j.text)
+        }
+        return
+    }
+    var t = Table(header: ["subscriber", "received", "rate", "lost", "recovered", "acked", "p50", "p99", "max"])
+    for s in summaries {
+        t.rows.append([
+            "\(s.index) \(s.name)", "\(s.received)", Format.rate(s.rate), "\(s.lost)", "\(s.recovered)",
+            "\(s.acked)", Format.duration(ns: s.latency.percentile(50)),
+            Format.duration(ns: s.latency.percentile(99)), Format.duration(ns: s.latency.max),
+        ])
+    }
+    Out.line("")
+    for l in t.render() { Out.line(l) }
+    let corrupt = summaries.reduce(0) { $0 + $1.corrupt }
+    if corrupt > 0 { Out.line("CORRUPT payloads: \(corrupt)") }
+}

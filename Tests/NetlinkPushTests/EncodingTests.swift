@@ -1,0 +1,95 @@
+import Testing
+@testable import NetlinkPush
+
+@Suite("Encoding: every request against hand-computed bytes")
+struct EncodingTests {
+    static let cases: [(String, ControlRequest, [UInt8])] = [
+        ("subscribe", .subscribe(name: "audit"), Fixture.subscribeAudit),
+        ("unsubscribe", .unsubscribe, Fixture.unsubscribe),
+        ("ack plain", .ack(seq: 5, status: nil, payload: nil), Fixture.ackPlain),
+        ("ack reply", .ack(seq: 5, status: -1, payload: [1, 2, 3]), Fixture.ackReply),
+        ("get stats", .getStats, Fixture.getStats),
+        ("get subscribers", .getSubscribers, Fixture.getSubscribers),
+        ("replay from", .replay(from: 100), Fixture.replayFrom100),
+        ("replay all", .replay(from: nil), Fixture.replayAll),
+        ("emit", .emit(type: 7, payload: [0xaa], count: 3, flags: nil, timeoutMs: nil), Fixture.emit3),
+        ("request", .emit(type: 9, payload: [], count: 1, flags: 1, timeoutMs: 5000), Fixture.requestEmit),
+    ]
+
+    @Test("pure Swift encoder matches the fixture", arguments: 0..<cases.count)
+    func pureSwift(_ i: Int) {
+        let (name, request, expected) = Self.cases[i]
+        #expect(request.encode(familyID: Fixture.family, seq: 1) == expected, "\(name)")
+    }
+
+    @Test("libnl (genlmsg_put + nla_put_*) matches the fixture", arguments: 0..<cases.count)
+    func libnl(_ i: Int) throws {
+        let (name, request, expected) = Self.cases[i]
+        let bytes = try NLSocket.libnlEncode(request, familyID: Fixture.family, seq: 1)
+        #expect(bytes == expected, "\(name)")
+    }
+
+    @Test func largePayloadEncodesIdenticallyWithBothEncoders() throws {
+        let payload = (0..<61440).map { UInt8($0 % 251) }
+        let request = ControlRequest.ack(seq: 9, status: 3, payload: payload)
+        let a = try NLSocket.libnlEncode(request, familyID: 77, seq: 4242, portID: 99)
+        let b = request.encode(familyID: 77, seq: 4242, portID: 99)
+        #expect(a == b)
+        #expect(a.count == 16 + 4 + 12 + 8 + 4 + 61440)
+    }
+
+    @Test func ackOfPlainEventCarriesOnlySeq() {
+        // What Subscription.ack sends for an event without REPLY_WANTED.
+        let e = Event(seq: 5)
+        let request: ControlRequest =
+            e.wantsReply ? .ack(seq: e.seq, status: 0, payload: nil) : .ack(seq: e.seq, status: nil, payload: nil)
+        #expect(request.encode(familyID: Fixture.family, seq: 1) == Fixture.ackPlain)
+    }
+
+    @Test func requestValidation() {
+        #expect(throws: NetlinkPushError.self) { try ControlRequest.subscribe(name: "").validate() }
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.subscribe(name: String(repeating: "x", count: 32)).validate()
+        }
+        #expect(throws: Never.self) { try ControlRequest.subscribe(name: String(repeating: "x", count: 31)).validate() }
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.ack(seq: 1, status: 0, payload: [UInt8](repeating: 0, count: 61441)).validate()
+        }
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.emit(type: 0, payload: nil, count: 0, flags: nil, timeoutMs: nil).validate()
+        }
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.emit(type: 0, payload: nil, count: 1, flags: 1, timeoutMs: 60_001).validate()
+        }
+    }
+
+    @Test("Swift protocol numbers match the UAPI header")
+    func constantsMatchHeader() {
+        #expect(CHeader.familyName == nlpushFamilyName)
+        #expect(CHeader.eventsGroup == "events")
+        #expect(CHeader.version == Int(Proto.version))
+        #expect(CHeader.payloadMax == Proto.payloadMax)
+        #expect(CHeader.nameMax == Proto.nameMax)
+        #expect(CHeader.commands == (1...8).map { UInt32(Proto.Cmd(rawValue: UInt8($0))!.rawValue) })
+        #expect(CHeader.attributes == (1...13).map { UInt32(Proto.Attr(rawValue: UInt16($0))!.rawValue) })
+        #expect(CHeader.statsMax == UInt32(Proto.StatsAttr.replayed.rawValue))
+        #expect(CHeader.subscriberMax == UInt32(Proto.SubscriberAttr.subscribedNs.rawValue))
+        #expect(CHeader.flags == [Proto.flagReplyWanted, Proto.flagReplayed])
+        #expect(CHeader.flags == [EventFlags.replyWanted.rawValue, EventFlags.replayed.rawValue])
+        #expect(CHeader.nlmsgHeaderSize == NL.headerSize)
+        #expect(CHeader.genlHeaderSize == NL.genlHeaderSize)
+        #expect(CHeader.attrHeaderSize == NL.attrHeaderSize)
+    }
+
+    @Test("libnl's nla_for_each_attr agrees with the Swift attribute walker")
+    func attributeWalkersAgree() throws {
+        let attrs = Array(Fixture.event42[20...])
+        #expect(CHeader.countAttributes(attrs) == 5)
+        var n = 0
+        try attrs.withUnsafeBytes { (raw) throws in
+            var it = AttributeIterator(ByteView(base: raw))
+            while try it.next() != nil { n += 1 }
+        }
+        #expect(n == 5)
+    }
+}

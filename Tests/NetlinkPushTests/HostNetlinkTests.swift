@@ -1,0 +1,83 @@
+import Testing
+@testable import NetlinkPush
+import Logging
+import Foundation
+
+/// Whether nlpush.ko is loaded on this machine (never on the development host).
+enum ModuleState {
+    static var isLoaded: Bool { FileManager.default.fileExists(atPath: "/sys/module/nlpush") }
+    static var isTestProducerLoaded: Bool { FileManager.default.fileExists(atPath: "/sys/kernel/debug/nlpush_test/emit") }
+}
+
+@Suite("libnl against the host kernel")
+struct HostNetlinkTests {
+    @Test("genl_ctrl_resolve finds the controller family 'nlctrl'")
+    func resolvesNlctrl() throws {
+        let sock = try NLSocket()
+        try sock.enableExtendedAck()
+        #expect(sock.portID != 0)
+        #expect(try sock.resolveFamily("nlctrl") == 0x10)
+        #expect(try sock.resolveGroup(family: "nlctrl", group: "notify") != nil)
+        #expect(sock.familyVersion("nlctrl") ?? 0 >= 1)
+        #expect(try sock.resolveFamily("no-such-family-xyz") == nil)
+        // Resolution works repeatedly on the same socket.
+        #expect(try sock.resolveFamily("nlctrl") == 0x10)
+    }
+
+    @Test("receive buffer sizing uses SO_RCVBUFFORCE or falls back to SO_RCVBUF")
+    func receiveBuffer() throws {
+        let sock = try NLSocket()
+        let size = try sock.setReceiveBufferSize(1 << 20)
+        #expect(size >= 200_000)  // at least rmem_max when not privileged
+    }
+
+    @Test("a real kernel error comes back with its errno, not a libnl code")
+    func kernelErrorKeepsErrno() throws {
+        // GETFAMILY on the controller for an unknown name: the kernel answers -ENOENT.
+        // We send it with our own request path (nl_send_auto + recvmsg) by pointing the
+        // nlpush GET_STATS encoder at an unused family id: genetlink answers ENOENT.
+        let control = try ControlConnection()
+        #expect {
+            try control.perform(.getStats, familyID: 0x7ff0)
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.stats, let code, _) = e else { return false }
+            return code == 2  // ENOENT
+        }
+    }
+
+    @Test(
+        "NetlinkPushChannel() throws .familyNotFound with a clear message when the module is absent",
+        .enabled(if: !ModuleState.isLoaded, "nlpush.ko is loaded here"))
+    func familyNotFound() {
+        #expect {
+            _ = try NetlinkPushChannel(logger: Logger(label: "test"))
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .familyNotFound(let name) = e else { return false }
+            return name == "nlpush"
+                && e.description == "nlpush kernel module not loaded (generic netlink family 'nlpush' not found)"
+        }
+    }
+
+    @Test func errorDescriptionsAreOneReadableLine() {
+        let errors: [NetlinkPushError] = [
+            .familyNotFound(family: "nlpush"),
+            .permissionDenied(operation: .subscribe, errno: 1, extack: nil),
+            .rejected(operation: .ack, errno: 22, extack: "sequence number was never published"),
+            .malformed(reason: "SEQ attribute is 4 bytes, must be 8"),
+            .socket(operation: .receive, errno: 105, detail: "recvmsg"),
+            .timedOut(operation: .request),
+            .invalidArgument(reason: "x"),
+            .closed,
+        ]
+        for e in errors {
+            #expect(!e.description.contains("\n"))
+            #expect(!e.description.isEmpty)
+        }
+        let r = NetlinkPushError.rejected(operation: .ack, errno: 22, extack: "sequence number was never published")
+        #expect(r.description == "ack rejected by the kernel: EINVAL (Invalid argument): sequence number was never published")
+        #expect(r.errno == 22)
+        #expect(r.extack == "sequence number was never published")
+        #expect(r.operation == .ack)
+        #expect(NetlinkPushError.kernel(.emit, errno: 1, extack: nil) == .permissionDenied(operation: .emit, errno: 1, extack: nil))
+    }
+}

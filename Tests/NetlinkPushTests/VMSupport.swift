@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+@testable import NetlinkPush
+
+/// Helpers of the VM tests (they need nlpush.ko and nlpush_test.ko loaded).
+enum Debugfs {
+    static let dir = "/sys/kernel/debug/nlpush_test"
+
+    /// Writes `text` to a debugfs file with one write() (blocking until the kernel is
+    /// done), on a separate thread so that no task of the cooperative pool blocks.
+    /// Returns write()'s result (bytes or -errno).
+    static func write(_ file: String, _ text: String) async -> Int {
+        await blocking {
+            let fd = open("\(dir)/\(file)", O_WRONLY)
+            guard fd >= 0 else { return -Int(errno) }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            return n < 0 ? -Int(errno) : n
+        }
+    }
+
+    static func read(_ file: String) -> String {
+        (try? String(contentsOfFile: "\(dir)/\(file)", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+}
+
+/// Runs blocking work on its own thread.
+func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        Thread.detachNewThread { c.resume(returning: work()) }
+    }
+}
+
+/// Runs a command (rmmod / insmod), returning its exit status.
+func run(_ path: String, _ args: [String]) async -> Int32 {
+    await blocking {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out: \(what)" }
+}
+
+/// Races `body` against a deadline.
+func withTimeout<T: Sendable>(
+    _ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            throw TimedOut(what: what)
+        }
+        guard let first = try await group.next() else { throw TimedOut(what: what) }
+        group.cancelAll()
+        return first
+    }
+}
+
+/// What a consumer saw.
+struct Collected: Sendable {
+    var events: [Event] = []
+    var lost: [ClosedRange<UInt64>] = []
+    var recovered = 0
+    var disconnected = 0
+    var reconnected = 0
+
+    /// Checks the events are consecutive from `first` through `last` (or sit in a lost
+    /// range), and every payload follows nlpush_test's rule.
+    func check(first: UInt64, last: UInt64, size: Int, type: UInt32, allowLoss: Bool = false) {
+        let evs = events.filter { $0.seq >= first }
+        var expected = first
+        var lostIdx = 0
+        let lostRanges = lost.sorted { $0.lowerBound < $1.lowerBound }
+        var bad = 0
+        for e in evs {
+            while lostIdx < lostRanges.count, lostRanges[lostIdx].lowerBound == expected {
+                expected = lostRanges[lostIdx].upperBound + 1
+                lostIdx += 1
+            }
+            if e.seq != expected {
+                Issue.record("expected seq \(expected), got \(e.seq)")
+                return
+            }
+            expected += 1
+            if e.type != type || e.payload.count != size || !payloadOK(e) { bad += 1 }
+        }
+        #expect(expected == last + 1, "events end at \(expected - 1), expected \(last)")
+        #expect(bad == 0, "\(bad) events with a wrong type, size or payload")
+        if !allowLoss { #expect(lost.isEmpty, "unexpected loss: \(lost)") }
+    }
+
+    func payloadOK(_ e: Event) -> Bool {
+        e.payload.withUnsafeBufferPointer { p in
+            var v = Int(e.seq % 251)
+            for b in p {
+                if b != UInt8(v) { return false }
+                v += 1
+                if v == 251 { v = 0 }
+            }
+            return true
+        }
+    }
+}
+
+/// Consumes `events` until `done` says so.
+func collect(
+    _ events: Subscription.Events, timeout: Double, _ what: String,
+    onEvent: (@Sendable (Event) -> Void)? = nil,
+    until done: @escaping @Sendable (Collected) -> Bool
+) async throws -> Collected {
+    try await withTimeout(timeout, what) {
+        var c = Collected()
+        for try await item in events {
+            switch item {
+            case .event(let e):
+                c.events.append(e)
+                onEvent?(e)
+            case .lost(let r): c.lost.append(r)
+            case .recovered(let n): c.recovered += n
+            case .disconnected: c.disconnected += 1
+            case .reconnected: c.reconnected += 1
+            }
+            if done(c) { return c }
+        }
+        return c
+    }
+}
+
+func openFDCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
+
+/// Consumes a subscription in a background task (one iterator for its whole life) and
+/// lets the test wait for conditions on what arrived.
+final class Recorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected = Collected()
+    private var task: Task<Void, Never>?
+
+    init(_ events: Subscription.Events) {
+        task = Task { [self] in
+            do {
+                for try await item in events {
+                    lock.withLock {
+                        switch item {
+                        case .event(let e): collected.events.append(e)
+                        case .lost(let r): collected.lost.append(r)
+                        case .recovered(let n): collected.recovered += n
+                        case .disconnected: collected.disconnected += 1
+                        case .reconnected:
+                            collected.reconnected += 1
+                            collected.events.removeAll()  // sequence numbers restart
+                        }
+                    }
+                }
+            } catch {}
+        }
+    }
+
+    var snapshot: Collected { lock.withLock { collected } }
+
+    func wait(_ seconds: Double, _ what: String, until done: (Collected) -> Bool) async throws -> Collected {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let s = snapshot
+            if done(s) { return s }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        throw TimedOut(what: what)
+    }
+
+    func stop() { task?.cancel() }
+}

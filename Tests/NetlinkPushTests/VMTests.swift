@@ -1,0 +1,265 @@
+import Foundation
+import Logging
+import Testing
+@testable import NetlinkPush
+
+/// Tests against the real module. They run inside a VM (scripts/vm-test.sh) where
+/// nlpush.ko and nlpush_test.ko are loaded and debugfs is mounted; on the host they
+/// are skipped. Serialized: they share the module's global sequence and ring, and the
+/// last one unloads and reloads the module.
+@Suite(
+    "VM: nlpush.ko end to end", .serialized,
+    .enabled(if: ModuleState.isLoaded, "needs nlpush.ko loaded: run scripts/vm-test.sh"))
+struct VMTests {
+    let logger = Logger(label: "nlpush.test")
+
+    @Test func channelResolvesAndQueries() throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        #expect(channel.familyID >= 0x10)
+        #expect(channel.version == 1)
+        #expect(channel.eventsGroupID > 0)
+        let stats = try channel.stats()
+        #expect(stats.nextSeq >= 1)
+        #expect(stats.oldestSeq <= stats.nextSeq)
+        #expect(stats.ringMaxEvents == 4096)
+        _ = try channel.subscribers()
+    }
+
+    @Test func kernelRejectionsCarryErrnoAndExtack() throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "rejections")
+        defer { sub.cancel() }
+        // never published
+        #expect {
+            try sub.ack(Event(seq: 1 << 60))
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
+            return code == EINVAL && (msg ?? "").contains("never published")
+        }
+        // a request nobody is waiting for
+        let r = try channel.emit(type: 1, payload: [1], count: 1)
+        #expect {
+            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted), status: 1, reply: [1])
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
+            return code == ENOENT && msg != nil
+        }
+        // EMIT flags other than REPLY_WANTED are refused; COUNT > 1 with a request too
+        #expect(throws: NetlinkPushError.self) {
+            try channel.request(type: 1, payload: [], timeout: .milliseconds(10))  // nobody answers
+        }
+        // second SUBSCRIBE from the same control socket: EEXIST
+        #expect {
+            try sub.core.perform(.subscribe(name: "again"))
+        } throws: { error in
+            (error as? NetlinkPushError)?.errno == EEXIST
+        }
+    }
+
+    @Test func emitAndReplayOverNetlink() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "emit")
+        let r = try channel.emit(type: 3, payload: Array(0..<100), count: 50)
+        #expect(r.count == 50)
+        let seqs = try #require(r.seqs)
+        let c = try await collect(sub.events, timeout: 60, "50 emitted events") { c in
+            c.events.last?.seq == seqs.upperBound
+        }
+        let evs = c.events.filter { seqs.contains($0.seq) }
+        #expect(evs.map(\.seq) == Array(seqs))
+        #expect(evs.allSatisfy { $0.type == 3 && $0.payload == Array(0..<100) && !$0.flags.contains(.replayed) })
+        #expect(evs.allSatisfy { $0.receivedNs >= $0.timestampNs })
+        let replayed = try channel.replay(from: seqs.lowerBound)
+        #expect(Array(replayed.prefix(50).map(\.seq)) == Array(seqs))
+        #expect(replayed.allSatisfy { $0.flags.contains(.replayed) })
+        sub.cancel()
+    }
+
+    @Test("several subscriptions each get every event of a 10,000-event burst")
+    func burstToSeveralSubscriptions() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let options = SubscriptionOptions(receiveBufferSize: 16 << 20)
+        let subs = try (0..<3).map { try channel.subscribe(name: "burst\($0)", options: options) }
+        let first = try channel.stats().nextSeq
+        let last = first + 9999
+        async let results: [Collected] = withThrowingTaskGroup(of: Collected.self) { group in
+            for s in subs {
+                group.addTask {
+                    try await collect(s.events, timeout: 600, "burst on \(s.name)") { $0.events.last?.seq ?? 0 >= last }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let written = await Debugfs.write("emit", "10000 256 7")
+        #expect(written > 0, "emit write returned \(written)")
+        for c in try await results {
+            c.check(first: first, last: last, size: 256, type: 7)
+        }
+        let stats = try channel.stats()
+        #expect(stats.nextSeq == last + 1)
+        for s in subs { s.cancel() }
+    }
+
+    @Test("ack/reply round trip with the in-kernel producer and with EMIT requests")
+    func ackReplyRoundTrip() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "replier")
+        let responder = Task {
+            var answered = 0
+            for try await item in sub.events {
+                guard case .event(let e) = item else { continue }
+                if e.wantsReply {
+                    // reply: de ad + first four payload bytes; status 40 + type
+                    try sub.ack(e, status: 40 + Int32(e.type), reply: [0xde, 0xad] + e.payload.prefix(4))
+                    answered += 1
+                } else {
+                    try sub.ack(e)
+                }
+            }
+            return answered
+        }
+        let n = await Debugfs.write("request", "64 5000 9")
+        #expect(n > 0)
+        let line = Debugfs.read("request")
+        let fields = Dictionary(
+            uniqueKeysWithValues: line.split(separator: " ").compactMap { kv -> (String, String)? in
+                let p = kv.split(separator: "=", maxSplits: 1)
+                return p.count == 2 ? (String(p[0]), String(p[1])) : nil
+            })
+        #expect(fields["status"] == "49", "read back: \(line)")
+        // payload byte i of request seq s is (s+i)%251
+        let seq = try channel.stats().nextSeq - 1
+        let expected = [0xde, 0xad] + (0..<4).map { UInt8((seq + UInt64($0)) % 251) }
+        #expect(fields["reply"] == expected.map { String(format: "%02x", $0) }.joined(), "read back: \(line)")
+
+        // The same through NLPUSH_CMD_EMIT with REPLY_WANTED.
+        let reply = try await blocking { Result { try channel.request(type: 2, payload: [7, 7, 7, 7, 7], timeout: .seconds(5)) } }.get()
+        #expect(reply.status == 42)
+        #expect(reply.payload == [0xde, 0xad, 7, 7, 7, 7])
+        #expect(reply.portID == sub.portID)
+
+        let me = try channel.subscribers().first { $0.portID == sub.portID }
+        #expect(me?.name == "replier")
+        #expect(me?.replies ?? 0 >= 2)
+        #expect(me?.pid == UInt32(getpid()))
+        responder.cancel()
+        #expect(try await responder.value >= 2)
+    }
+
+    @Test("an overrun (tiny SO_RCVBUF) is recovered from the ring: nothing lost")
+    func overrunRecovery() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "overrun", options: .init(receiveBufferSize: 8192))
+        let before = try channel.stats()
+        let first = before.nextSeq, last = first + 2999
+        // .recovered(count) follows the replayed events: wait for both.
+        async let c = collect(sub.events, timeout: 600, "overrun recovery") {
+            $0.events.last?.seq ?? 0 >= last && $0.recovered > 0
+        }
+        #expect(await Debugfs.write("emit", "3000 256 5") > 0)
+        let got = try await c
+        got.check(first: first, last: last, size: 256, type: 5)
+        let after = try channel.stats()
+        print("overrun test: delivery errors +\(after.deliveryErrors - before.deliveryErrors), recovered \(got.recovered)")
+        #expect(after.deliveryErrors > before.deliveryErrors, "the 8 KiB buffer never overran")
+        #expect(got.recovered > 0)
+        sub.cancel()
+    }
+
+    @Test("a slow consumer (full stream buffer) is recovered from the ring: nothing lost")
+    func slowConsumerRecovery() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "slow", options: .init(bufferCapacity: 256))
+        let first = try channel.stats().nextSeq, last = first + 1999
+        #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let got = try await collect(sub.events, timeout: 600, "slow consumer") {
+            $0.events.last?.seq ?? 0 >= last && $0.recovered > 0
+        }
+        got.check(first: first, last: last, size: 128, type: 4)
+        #expect(got.recovered > 0)
+        sub.cancel()
+    }
+
+    @Test("events the ring no longer holds are reported as an explicit lost range")
+    func explicitLostRange() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "lossy", options: .init(bufferCapacity: 1024))
+        let first = try channel.stats().nextSeq, last = first + 5999
+        #expect(await Debugfs.write("emit", "6000 64 6") > 0)  // > ring_events=4096, consumer stalled
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let oldest = try channel.stats().oldestSeq
+        #expect(oldest > first + 1024)
+        let got = try await collect(sub.events, timeout: 600, "lost range") { $0.events.last?.seq ?? 0 >= last }
+        // The buffer held the first events (up to 1024 items), the ring kept the newest
+        // 4096: everything in between is reported lost, as one range.
+        let lastBuffered = try #require(got.events.last { $0.seq < oldest }?.seq)
+        #expect(lastBuffered >= first + 1000)
+        try #require(lastBuffered + 1 < oldest, "nothing was lost")
+        #expect(got.lost == [(lastBuffered + 1)...(oldest - 1)])
+        got.check(first: first, last: last, size: 64, type: 6, allowLoss: true)
+        sub.cancel()
+    }
+
+    @Test("cancellation stops the reader thread and closes every descriptor")
+    func cancellationReleasesEverything() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let baseline = openFDCount()
+        do {
+            let a = try channel.subscribe(name: "cancel-a")
+            let b = try channel.subscribe(name: "cancel-b")
+            #expect(openFDCount() >= baseline + 6)  // 2 x (event + control socket + eventfd)
+            _ = try channel.subscribe(name: "cancel-c")  // dropped at once: stops by itself
+            let consumer = Task { for try await _ in a.events {} }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            consumer.cancel()  // consuming task cancelled -> onTermination
+            _ = try? await consumer.value
+            b.cancel()
+            #expect(throws: NetlinkPushError.self) { try b.ack(Event(seq: 1)) }
+        }
+        var now = openFDCount()
+        for _ in 0..<100 where now != baseline {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            now = openFDCount()
+        }
+        #expect(now == baseline)
+        let names = try channel.subscribers().map(\.name)
+        #expect(!names.contains { $0.hasPrefix("cancel-") })
+    }
+
+    @Test(
+        "module unload + reload: .disconnected, then .reconnected and events from seq 1",
+        .enabled(if: ProcessInfo.processInfo.environment["NLPUSH_KMOD_DIR"] != nil, "set NLPUSH_KMOD_DIR to reload the module"))
+    func unloadAndReload() async throws {
+        let dir = try #require(ProcessInfo.processInfo.environment["NLPUSH_KMOD_DIR"])
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "reload", options: .init(reconnectPollIntervalMs: 500))
+        let rec = Recorder(sub.events)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(await run("/usr/sbin/rmmod", ["nlpush_test", "nlpush"]) == 0)
+        let d = try await rec.wait(120, ".disconnected") { $0.disconnected > 0 }
+        #expect(d.disconnected == 1)
+        #expect(!ModuleState.isLoaded)
+        #expect(throws: NetlinkPushError.self) { try sub.ack(Event(seq: 1)) }
+
+        #expect(await run("/usr/sbin/insmod", ["\(dir)/nlpush.ko"]) == 0)
+        #expect(await run("/usr/sbin/insmod", ["\(dir)/nlpush_test.ko"]) == 0)
+        let r = try await rec.wait(120, ".reconnected") { $0.reconnected > 0 }
+        #expect(r.reconnected == 1)
+        #expect(await Debugfs.write("emit", "100 32 8") > 0)
+        let c = try await rec.wait(120, "events after reload") { $0.events.last?.seq ?? 0 >= 100 }
+        c.check(first: 1, last: 100, size: 32, type: 8)
+        // The channel re-resolves the family by itself.
+        #expect(try channel.stats().nextSeq == 101)
+        let me = try channel.subscribers().first { $0.portID == sub.portID }
+        #expect(me?.name == "reload")
+        try sub.ack(c.events[0])
+        rec.stop()
+        sub.cancel()
+    }
+}

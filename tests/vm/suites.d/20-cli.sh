@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end test of the nlpush CLI inside the test VM (modules loaded):
+# several monitor processes side by side, respond/emit round trips, stats,
+# subscribers, info, JSON output, and the exit code of each error class.
+#   bash tests/vm/suites.d/20-cli.sh KVER KODIR RESDIR
+set -u
+KODIR=$2
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+cli=$ROOT/.build/debug/nlpush
+T=$(mktemp -d)
+pass=0
+fail=0
+
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+bad() { echo "not ok - $1${2:+: $2}"; fail=$((fail + 1)); }
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+# expect_rc NAME RC CMD...: CMD exits with RC and prints one line on stderr
+expect_rc() {
+	local name=$1 want=$2 rc lines
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	lines=$(wc -l <"$T/err")
+	if [ "$rc" = "$want" ] && [ "$lines" -ge 1 ]; then
+		ok "$name (exit $rc: $(head -n1 "$T/err"))"
+	else
+		bad "$name" "exit $rc, want $want; stderr: $(head -c 300 "$T/err")"
+	fi
+}
+subscribers() { "$cli" subscribers --json | wc -l; }
+wait_subscribers() {
+	local i
+	for i in $(seq 200); do
+		[ "$(subscribers)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+json_valid() { python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$1"; }
+# field FILE KIND KEY: values of KEY in lines of FILE whose kind is KIND
+field() {
+	python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    if o.get("kind") == sys.argv[2]: print(o.get(sys.argv[3]))' "$@"
+}
+
+if [ ! -x "$cli" ]; then
+	echo "not ok - $cli missing (swift build first)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# --- info
+"$cli" info >"$T/info" 2>&1
+check "info names the family, its events group and the ops" \
+	grep -q "family nlpush" "$T/info"
+check "info lists the events group" grep -q "multicast group events" "$T/info"
+check "info lists the emit operation and its policy" grep -qi "emit" "$T/info"
+"$cli" info --json >"$T/info.json" && check "info --json is valid JSON" json_valid "$T/info.json"
+
+# --- several monitors side by side: 3 subscriptions in one process, 1 in another
+base=$(subscribers)
+"$cli" monitor --subscribers 3 --count 500 --verify --json >"$T/m1.json" 2>"$T/m1.err" &
+m1=$!
+"$cli" monitor --subscribers 1 --count 500 --verify --json --quiet >"$T/m2.json" 2>"$T/m2.err" &
+m2=$!
+check "4 subscriptions registered" wait_subscribers $((base + 4))
+echo "500 200 4" >/sys/kernel/debug/nlpush_test/emit
+wait $m1
+rc1=$?
+wait $m2
+rc2=$?
+check "monitor processes exit 0" [ "$rc1" = 0 -a "$rc2" = 0 ]
+check "monitor --json output is valid JSON lines" json_valid "$T/m1.json"
+check "every subscription received 500 events" \
+	[ "$(cat "$T/m1.json" "$T/m2.json" | grep '"kind":"summary"' | grep -c '"received":500,')" = 4 ]
+check "no loss, no corruption reported" \
+	[ -z "$(cat "$T/m1.json" "$T/m2.json" | grep '"kind":"summary"' | grep -v '"lost":0,' | grep -v '"corrupt":0,')" ]
+check "event lines carry seq, type, latency and a base64 payload" \
+	grep -q '"kind":"event","subscriber":0,"seq":[0-9]*,"type":4,"flags":0,"timestamp_ns":[0-9]*,"latency_ns":[0-9]*,"size":200,"payload":"' "$T/m1.json"
+check "1500 event lines from the non-quiet monitor" [ "$(grep -c '"kind":"event"' "$T/m1.json")" = 1500 ]
+check "the quiet monitor printed only its summary" [ "$(wc -l <"$T/m2.json")" = 1 ]
+check "subscriptions are gone after the monitors exit" [ "$(subscribers)" = "$base" ]
+
+# --- human output: lines and the summary table
+"$cli" monitor --subscribers 2 --count 5 >"$T/h.txt" 2>&1 &
+m=$!
+wait_subscribers $((base + 2))
+echo "5 8 1" >/sys/kernel/debug/nlpush_test/emit
+wait $m
+check "human monitor prints one line per event per subscriber" [ "$(grep -c '^\[[01]\] seq=' "$T/h.txt")" = 10 ]
+check "human monitor prints the summary table" grep -q "received.*rate.*lost.*recovered.*p50.*p99" "$T/h.txt"
+
+# --- respond answers requests from userspace (EMIT) and from the kernel (nlpush_test)
+"$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
+r=$!
+wait_subscribers $((base + 1))
+"$cli" emit --wait-reply --payload hello --timeout 5000 --json >"$T/e.json"
+check "emit --wait-reply returns the responder's stdout as reply" \
+	[ "$(field "$T/e.json" reply payload)" = "$(printf HELLO | base64)" ]
+check "emit --wait-reply returns status 0" [ "$(field "$T/e.json" reply status)" = 0 ]
+echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
+req=$(cat /sys/kernel/debug/nlpush_test/request)
+check "nlpush_request() answered by respond ($req)" grep -q '^status=0 reply=' <<<"$req"
+wait $r
+check "respond exits 0 after --count requests" [ $? = 0 ]
+"$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
+r=$!
+wait_subscribers $((base + 1))
+"$cli" emit --wait-reply --payload x --json >"$T/e3.json"
+check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
+wait $r
+
+# --- emit, stats, subscribers
+"$cli" emit --count 7 --size 1k --type 5 --json >"$T/emit.json"
+check "emit --count 7 publishes 7 events" [ "$(field "$T/emit.json" emit count)" = 7 ]
+"$cli" stats --json >"$T/stats.json"
+check "stats --json is valid" json_valid "$T/stats.json"
+check "stats shows published > 0" [ "$(field "$T/stats.json" stats published)" -gt 0 ]
+"$cli" stats >"$T/stats.txt"
+check "stats table lists next_seq" grep -q "next_seq" "$T/stats.txt"
+
+# --- errors: one line on stderr, distinct exit codes
+expect_rc "bad arguments exit 64" 64 "$cli" emit --count 0
+expect_rc "kernel rejection exits 65 (nobody listens to a request)" 65 "$cli" emit --wait-reply --timeout 100
+"$cli" monitor --quiet --duration 5 >/dev/null 2>&1 &
+m=$!
+wait_subscribers $((base + 1))
+expect_rc "unanswered request times out with exit 75" 75 "$cli" emit --wait-reply --timeout 200
+kill -INT $m
+wait $m
+check "monitor exits 0 on SIGINT" [ $? = 0 ]
+if command -v setpriv >/dev/null; then
+	expect_rc "permission denied exits 77" 77 \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$cli" emit
+else
+	echo "ok - permission check skipped: no setpriv # SKIP"
+fi
+rmmod nlpush_test nlpush
+expect_rc "module not loaded exits 69" 69 "$cli" stats
+insmod "$KODIR/nlpush.ko" && insmod "$KODIR/nlpush_test.ko"
+check "modules reloaded" [ -d /sys/module/nlpush_test ]
+
+rm -rf "$T"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
