@@ -44,7 +44,13 @@ add_backports() {
 }
 
 setup_host() {
-	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make
+	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3
+	# tests/check-spec.py reads the YNL spec with PyYAML
+	if ! python3 -c 'import yaml' 2>/dev/null; then
+		say "pip install pyyaml"
+		pip install -q pyyaml 2>/dev/null || pip install -q --break-system-packages pyyaml ||
+			need_pkgs python3-yaml
+	fi
 }
 
 setup_vm() {

@@ -59,17 +59,6 @@ mkdir -p "$BUILD"
 say "building the selftest"
 make -s -C kmod/selftest >"$BUILD/selftest-build.log" 2>&1 ||
 	{ cat "$BUILD/selftest-build.log"; die "selftest build failed"; }
-if ! python3 -c 'import yaml' 2>/dev/null; then
-	say "check-spec skipped: python3 PyYAML missing (apt-get install python3-yaml)"
-elif [ -x tests/check-spec.py ]; then
-	if tests/check-spec.py >"$BUILD/check-spec.log" 2>&1; then
-		say "check-spec: $(tail -n1 "$BUILD/check-spec.log")"
-	else
-		cat "$BUILD/check-spec.log"
-		say "check-spec FAILED"
-		spec_failed=1
-	fi
-fi
 
 # build_kernel KVER: W=1 build + sparse; prints the build verdict
 build_kernel() {
@@ -158,5 +147,4 @@ echo
 for s in "${summaries[@]}"; do
 	echo "$s"
 done
-[ -z "${spec_failed:-}" ] || { echo "check-spec: FAILED"; overall=1; }
 exit $overall
