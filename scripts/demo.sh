@@ -21,10 +21,10 @@ demo() {
 	insmod "$kmod/nlpush.ko"
 	insmod "$kmod/nlpush_test.ko"
 	say "nlpush info"
-	$cli info | head -n 4
+	$cli info
 
-	say "nlpush monitor --subscribers 3 --count 12 --verify (in the background)"
-	$cli monitor --subscribers 3 --count 12 --verify --name demo &
+	say "nlpush monitor --subscribers 3 --count 12 (in the background)"
+	$cli monitor --subscribers 3 --count 12 --name demo &
 	local monitor=$!
 	say "nlpush respond --exec 'tr a-z A-Z' --count 2 (in the background)"
 	$cli respond --exec 'tr a-z A-Z' --count 2 --name demo-responder &
@@ -37,9 +37,11 @@ demo() {
 
 	say "nlpush_test publishes 10 events of 24 bytes (echo '10 24 1' > emit)"
 	echo "10 24 1" > /sys/kernel/debug/nlpush_test/emit
+	sleep 2
 	say "a kernel request via nlpush_test (echo '16 5000 2' > request), answered by the responder"
 	echo "16 5000 2" > /sys/kernel/debug/nlpush_test/request
 	echo "request: $(cat /sys/kernel/debug/nlpush_test/request)"
+	sleep 2
 	say "a request from userspace through the kernel: nlpush emit --wait-reply --payload 'hello from nlpush'"
 	$cli emit --wait-reply --payload 'hello from nlpush' --type 3 --timeout 5000
 	wait $monitor $responder

@@ -121,7 +121,7 @@ struct Info: AsyncParsableCommand {
                 Out.line(j.text)
                 return
             }
-            Out.line("family \(d.name): id \(d.id), version \(d.version), max attribute \(d.maxAttribute)")
+            Out.line("family \(d.name): id \(d.id), version \(d.version)")
             for g in d.groups { Out.line("multicast group \(g.name): id \(g.id)") }
             Out.line("operations:")
             for op in d.operations {
