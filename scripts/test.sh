@@ -39,6 +39,18 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = vm ]; then
+	k=$(bash scripts/kernels.sh | tail -n 1)
+	say "DKMS: kmod/dkms.conf builds both modules for $k"
+	mkdir -p build
+	if bash scripts/dkms.sh build "$k" >build/dkms.log 2>&1 &&
+		ls /var/lib/dkms/nlpush/*/"$k"/*/module/nlpush_test.ko* >/dev/null 2>&1; then
+		echo "dkms build ok"
+	else
+		tail -n 20 build/dkms.log
+		failed+=(dkms)
+	fi
+	bash scripts/dkms.sh remove >>build/dkms.log 2>&1
+
 	say "VM suites on every kernel of the matrix"
 	bash scripts/vm-test.sh || failed+=(vm)
 fi

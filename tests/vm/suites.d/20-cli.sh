@@ -87,6 +87,29 @@ check "1500 event lines from the non-quiet monitor" [ "$(grep -c '"kind":"event"
 check "the quiet monitor printed only its summary" [ "$(wc -l <"$T/m2.json")" = 1 ]
 check "subscriptions are gone after the monitors exit" [ "$(subscribers)" = "$base" ]
 
+# --- a 10,000-event burst to subscriptions in separate processes, payloads checked
+base=$(subscribers)
+"$cli" monitor --subscribers 2 --count 10000 --verify --json --quiet >"$T/b1.json" 2>&1 &
+b1=$!
+"$cli" monitor --subscribers 1 --count 10000 --verify --json --quiet >"$T/b2.json" 2>&1 &
+b2=$!
+check "3 subscriptions in 2 processes registered" wait_subscribers $((base + 3))
+echo "10000 256 6" >/sys/kernel/debug/nlpush_test/emit
+wait $b1 $b2
+check "every subscription of both processes received the 10,000 events, intact, none lost" \
+	[ "$(cat "$T/b1.json" "$T/b2.json" | grep '"kind":"summary"' | grep '"received":10000,' | grep '"lost":0,' | grep -c '"corrupt":0,')" = 3 ]
+
+# --- bench runs end to end with both producers
+"$cli" bench --count 2000 --size 64 --subscribers 2 --json >"$T/bench.json" 2>&1
+check "bench (EMIT producer) receives 2 x 2000 events without loss" \
+	grep -q '"received":4000,"lost":0,"missing":0' "$T/bench.json"
+"$cli" bench --count 2000 --size 1k --producer test --ack --json >"$T/bench2.json" 2>&1
+check "bench (nlpush_test producer, with ack) receives 2000 intact events" \
+	grep -q '"received":2000,"lost":0,"missing":0,"recovered":[0-9]*,"corrupt":0' "$T/bench2.json"
+"$cli" bench --count 500 --size 16k --subscribers 2 >"$T/bench.txt" 2>&1
+check "bench text output reports throughput and latency percentiles" \
+	grep -q "latency: p50" "$T/bench.txt"
+
 # --- human output: lines and the summary table
 "$cli" monitor --subscribers 2 --count 5 >"$T/h.txt" 2>&1 &
 m=$!
