@@ -23,10 +23,11 @@ if [ "${NLPUSH_SKIP_SETUP:-0}" != 1 ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = host ]; then
-	say "spec check: kmod/include/uapi/linux/nlpush.h against kmod/nlpush.yaml"
-	python3 tests/check-spec.py || failed+=(spec)
-
 	mkdir -p build
+	say "spec check: kmod/include/uapi/linux/nlpush.h against kmod/nlpush.yaml"
+	python3 tests/check-spec.py | tee build/check-spec.log
+	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(spec)
+
 	say "swift build (debug, with tests)"
 	swift build --build-tests 2>&1 | tail -n 20
 	if [ "${PIPESTATUS[0]}" -eq 0 ]; then
@@ -55,10 +56,39 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	bash scripts/vm-test.sh || failed+=(vm)
 fi
 
+# One closing line over every runner: "N passed, N failed, N skipped".
+totals() {
+	python3 - "$@" <<'PY'
+import re, sys
+p = f = sk = 0
+for path in sys.argv[1:]:
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        continue
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    if path.endswith("swift-host-test.log"):
+        m = re.findall(r"Test run with (\d+) tests?", text)
+        if m:
+            n = int(m[-1])
+            bad = len(re.findall(r"^\u2718 Test .* failed", text, re.M))
+            skip = len(re.findall(r"^\u279c Test .* skipped", text, re.M))
+            p, f, sk = p + n - bad - skip, f + bad, sk + skip
+        continue
+    for m in re.finditer(r"(\d+) passed, (\d+) failed(?:, (\d+) skipped)?", text):
+        p, f, sk = p + int(m[1]), f + int(m[2]), sk + int(m[3] or 0)
+print(f"{p} passed, {f} failed, {sk} skipped")
+PY
+}
+
 echo
+logs=()
+[ "$what" = vm ] || logs+=(build/check-spec.log build/swift-host-test.log)
+[ "$what" = host ] || logs+=(build/vm-*/results)
 if [ ${#failed[@]} -eq 0 ]; then
-	echo "nlpush tests: all passed"
+	echo "nlpush: every step passed"
 else
-	echo "nlpush tests: FAILED: ${failed[*]}"
-	exit 1
+	echo "nlpush: FAILED steps: ${failed[*]}"
 fi
+echo "tests: $(totals "${logs[@]}")"
+[ ${#failed[@]} -eq 0 ]
