@@ -56,18 +56,12 @@ struct Bench: AsyncParsableCommand {
         Out.setUp()
         try await guarded("bench") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            var options = SubscriptionOptions()
-            if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
-            options.recovery = !noRecovery
-            var subs: [Subscription] = []
-            for i in 0..<subscribers {
-                subs.append(try channel.subscribe(name: "bench-\(getpid())-\(i)", options: options))
-            }
+            let subs = try openSubscriptions(
+                channel, count: subscribers, prefix: "bench", rcvbuf: rcvbuf, recovery: !noRecovery)
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
             let config = Consumer(
                 json: false, quiet: true, ack: ack, count: UInt64(count), preview: 0, verify: producer == .test)
-            let total = UInt64(count)
             let started = monotonicNow()
             let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
                 let t0 = monotonicNow()
@@ -86,7 +80,7 @@ struct Bench: AsyncParsableCommand {
             }
             let summaries = await withTaskGroup(of: SubscriberSummary.self) { group in
                 for (i, s) in subs.enumerated() {
-                    group.addTask { await config.consumeUntil(total, index: i, subscription: s) }
+                    group.addTask { await config.consume(index: i, subscription: s) }
                 }
                 var all: [SubscriberSummary] = []
                 for await r in group { all.append(r) }
@@ -157,51 +151,6 @@ struct Bench: AsyncParsableCommand {
             "  latency: p50 \(Format.duration(ns: latency.percentile(50))), p99 \(Format.duration(ns: latency.percentile(99))), max \(Format.duration(ns: latency.max))"
         )
         Out.line("  producer: \(Format.duration(ns: produceNs)) for the whole burst")
-    }
-}
-
-extension Consumer {
-    /// Consumes until `total` events were received or reported lost.
-    func consumeUntil(_ total: UInt64, index: Int, subscription s: Subscription) async -> SubscriberSummary {
-        var sum = SubscriberSummary(index: index, name: s.name)
-        var copy = self
-        copy.count = nil
-        do {
-            for try await item in s.events {
-                switch item {
-                case .event(let e):
-                    sum.received += 1
-                    if sum.firstNs == 0 { sum.firstNs = e.receivedNs }
-                    sum.lastNs = e.receivedNs
-                    if e.flags.contains(.replayed) {
-                        sum.recovered += 1
-                    } else {
-                        sum.latency.record(e.latencyNs)
-                    }
-                    if verify && !Pattern.check(e.payload, seq: e.seq) { sum.corrupt += 1 }
-                    if ack {
-                        if (try? s.ack(e)) != nil { sum.acked += 1 } else { sum.ackErrors += 1 }
-                    }
-                case .lost(let r):
-                    sum.lost += UInt64(r.count)
-                default:
-                    break
-                }
-                if sum.received + sum.lost >= total {
-                    s.cancel()
-                    break
-                }
-            }
-        } catch {
-            sum.error = "\(error)"
-        }
-        return sum
-    }
-}
-
-extension Histogram {
-    mutating func merge(_ other: Histogram) {
-        mergeBuckets(other)
     }
 }
 

@@ -41,7 +41,7 @@ struct Monitor: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Independent subscriptions to open in this process (1-1024).")
     var subscribers = 1
 
-    @Option(name: .shortAndLong, help: "Stop once every subscription received this many events.")
+    @Option(name: .shortAndLong, help: "Stop once every subscription received (or was told it lost) this many events.")
     var count: UInt64?
 
     @Option(name: .shortAndLong, help: "Stop after this many seconds.")
@@ -81,13 +81,8 @@ struct Monitor: AsyncParsableCommand {
         Out.setUp()
         try await guarded("monitor") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            var options = SubscriptionOptions()
-            if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
-            options.recovery = !noRecovery
-            var subs: [Subscription] = []
-            for i in 0..<subscribers {
-                subs.append(try channel.subscribe(name: "\(name)-\(getpid())-\(i)", options: options))
-            }
+            let subs = try openSubscriptions(
+                channel, count: subscribers, prefix: name, rcvbuf: rcvbuf, recovery: !noRecovery)
             if !quiet && !common.json {
                 Out.line("monitoring with \(subscribers) subscription(s); Ctrl-C to stop")
             }
@@ -115,6 +110,20 @@ struct Monitor: AsyncParsableCommand {
             if summaries.contains(where: { $0.error != nil }) { throw ExitCode(Exit.ioError) }
         }
     }
+}
+
+/// Opens `count` independent subscriptions named PREFIX-PID-INDEX.
+func openSubscriptions(
+    _ channel: NetlinkPushChannel, count: Int, prefix: String, rcvbuf: ByteCount?, recovery: Bool
+) throws(NetlinkPushError) -> [Subscription] {
+    var options = SubscriptionOptions()
+    if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
+    options.recovery = recovery
+    var subs: [Subscription] = []
+    for i in 0..<count {
+        subs.append(try channel.subscribe(name: "\(prefix)-\(getpid())-\(i)", options: options))
+    }
+    return subs
 }
 
 /// Ends every subscription on SIGINT/SIGTERM, on a timer, or when the monitor is done.
@@ -164,12 +173,16 @@ struct Consumer: Sendable {
                             if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(e.seq) failed: \(error)") }
                         }
                     }
-                    if let count, sum.received >= count {
+                    if done(sum) {
                         s.cancel()
                         return sum
                     }
                 case .lost(let range):
                     sum.lost += UInt64(range.count)
+                    if done(sum) {
+                        s.cancel()
+                        return sum
+                    }
                     if json {
                         var j = JSONLine()
                         j.add("kind", "lost")
@@ -197,6 +210,12 @@ struct Consumer: Sendable {
         return sum
     }
 
+    /// --count: this many sequence numbers seen, received or reported lost.
+    private func done(_ sum: SubscriberSummary) -> Bool {
+        guard let count else { return false }
+        return sum.received + sum.lost >= count
+    }
+
     private func notice(_ index: Int, _ kind: String, extra: (String, Int)? = nil) {
         var j = JSONLine()
         j.add("kind", kind)
@@ -209,9 +228,12 @@ struct Consumer: Sendable {
         sum.received += 1
         if sum.firstNs == 0 { sum.firstNs = e.receivedNs }
         sum.lastNs = e.receivedNs
-        if e.flags.contains(.replayed) { sum.recovered += 1 }
         let latency = e.latencyNs
-        if !e.flags.contains(.replayed) { sum.latency.record(latency) }
+        if e.flags.contains(.replayed) {
+            sum.recovered += 1  // its latency includes the recovery, not the channel's
+        } else {
+            sum.latency.record(latency)
+        }
         var ok = true
         if verify {
             ok = Pattern.check(e.payload, seq: e.seq)

@@ -141,7 +141,7 @@ struct Histogram: Sendable {
         if v > max { max = v }
     }
 
-    mutating func mergeBuckets(_ other: Histogram) {
+    mutating func merge(_ other: Histogram) {
         for i in buckets.indices { buckets[i] += other.buckets[i] }
         count += other.count
         if other.max > max { max = other.max }
