@@ -111,11 +111,20 @@ for k in $KERNELS; do
 	mkdir -p "$res"
 	say "$k: booting VM (log: ${vmlog#$ROOT/})"
 	start=$(date +%s)
-	timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$k" --disable-kvm \
-		--memory 1G --cpus 2 --rwdir "$res" \
-		--exec "$ROOT/tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
-		>"$vmlog" 2>&1 </dev/null
-	rc=$?
+	for attempt in 1 2; do
+		timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$k" --disable-kvm \
+			--memory 1G --cpus 2 --rwdir "$res" \
+			--exec "$ROOT/tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
+			>"$vmlog" 2>&1 </dev/null
+		rc=$?
+		# qemu that never started (no console output at all, e.g. another
+		# VM starting at the same moment) is retried once; anything the
+		# VM itself reported is final
+		[ "$rc" -ne 0 ] && [ ! -s "$vmlog" ] && [ ! -s "$res/results" ] &&
+			[ "$attempt" = 1 ] || break
+		say "$k: the VM did not start (rc $rc, no output); retrying once"
+		sleep 5
+	done
 	secs=$(($(date +%s) - start))
 	say "$k: VM exited with $rc after ${secs}s"
 
