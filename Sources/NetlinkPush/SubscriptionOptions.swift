@@ -27,8 +27,9 @@ public struct SubscriptionOptions: Sendable, Hashable {
     public var messageBufferSize: Int
 
     /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
-    /// full stream buffer. Default `true`. When `false`, gaps are reported as
-    /// ``SubscriptionItem/lost(_:)`` right away.
+    /// full stream buffer. Default `true`. When `false`, a gap is reported as
+    /// ``SubscriptionItem/lost(_:)`` when the next event reveals it: events lost at the
+    /// very end of a burst are reported only once another event arrives.
     public var recovery: Bool
 
     /// Follow module unloads and reloads: yield ``SubscriptionItem/disconnected``, wait

@@ -1,0 +1,71 @@
+// Swift-side cost of one nlpush event message, natively on the host (no VM):
+// `Event(decoding:receivedNs:)`, the public decoder, over the event stream
+// recorded from the real kernel module (bench/data/stream-SIZE.bin, written by
+// bench/c/nlpush_cat --record inside the benchmark VM).
+//
+// Every iteration decodes 1,000 messages (scalingFactor .kilo): the wall clock
+// of one iteration in microseconds is the cost of one message in nanoseconds.
+//
+// Encoding is not measured: the library has no public encoder (acks are encoded
+// internally by ControlRequest); see BENCHMARKS.md.
+import Benchmark
+import NetlinkPush
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// bench/data, found from this file's path (the benchmark runs from anywhere).
+func streamPath(_ size: Int) -> String {
+    if let dir = getenv("NLPUSH_BENCH_STREAMS") { return "\(String(cString: dir))/stream-\(size).bin" }
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(4)  // Benchmarks/Benchmarks/NetlinkPushBenchmarks/this.swift
+    return parts.joined(separator: "/") + "/bench/data/stream-\(size).bin"
+}
+
+/// The messages of a recorded stream, one [UInt8] each.
+func loadStream(_ size: Int) -> [[UInt8]] {
+    let path = streamPath(size)
+    guard let f = fopen(path, "rb") else { fatalError("cannot open \(path): run scripts/bench.sh first") }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    var msgs: [[UInt8]] = []
+    var off = 0
+    while off + 16 <= bytes.count {
+        let len = Int(bytes[off]) | Int(bytes[off + 1]) << 8 | Int(bytes[off + 2]) << 16 | Int(bytes[off + 3]) << 24
+        precondition(len >= 20 && off + len <= bytes.count, "bad message at offset \(off) of \(path)")
+        msgs.append(Array(bytes[off..<off + len]))
+        off += (len + 3) & ~3
+    }
+    precondition(!msgs.isEmpty, "\(path) holds no message")
+    return msgs
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let smoke = getenv("NLPUSH_BENCH_SMOKE") != nil  // scripts/bench.sh --smoke
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: smoke ? 1 : 3,
+        scalingFactor: .kilo,
+        maxDuration: smoke ? .milliseconds(200) : .seconds(3),
+        maxIterations: smoke ? 20 : 100_000
+    )
+
+    for size in [64, 1024] where access(streamPath(size), R_OK) == 0 {
+        let msgs = loadStream(size)
+        Benchmark("Event(decoding:) \(size) B payload") { benchmark in
+            var i = 0
+            for _ in benchmark.scaledIterations {
+                blackHole(try Event(decoding: msgs[i], receivedNs: 1))
+                i += 1
+                if i == msgs.count { i = 0 }
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nlpush_benchctl - the producer and probe side of the benchmarks. Every
+ * subcommand prints one JSON line.
+ *
+ *   nlpush_benchctl emit COUNT SIZE       NLPUSH_CMD_EMIT: the kernel publishes
+ *                                         COUNT events of SIZE bytes
+ *   nlpush_benchctl test-emit COUNT SIZE  nlpush_test's debugfs "emit" file
+ *   nlpush_benchctl stats                 NLPUSH_CMD_GET_STATS, every counter
+ *   nlpush_benchctl publish-cost COUNT SIZE
+ *                                         nlpush_test's debugfs "bench" file:
+ *                                         ns per nlpush_publish() in the kernel
+ *   nlpush_benchctl request N SIZE TIMEOUT_MS [FILE]
+ *                                         N nlpush_request()s through the
+ *                                         debugfs "request" file, one after the
+ *                                         other; latency percentiles of the
+ *                                         answered ones (kernel-measured
+ *                                         latency_ns: publish to reply); FILE
+ *                                         gets every latency, one per line
+ */
+#include "nlb.h"
+
+#define DBG "/sys/kernel/debug/nlpush_test"
+#define NLPUSH_TEST_TYPE 190	/* 0xbe, as nlpush bench */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: nlpush_benchctl emit COUNT SIZE\n"
+		"       nlpush_benchctl test-emit COUNT SIZE\n"
+		"       nlpush_benchctl stats\n"
+		"       nlpush_benchctl publish-cost COUNT SIZE\n"
+		"       nlpush_benchctl request N SIZE TIMEOUT_MS [FILE]\n");
+	exit(64);
+}
+
+/* write(2) @text to @path in one call; returns 0 or -errno */
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != strlen(text))
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct emit_result {
+	uint64_t seq;
+	uint32_t count;
+};
+
+static void emit_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct emit_result *r = arg;
+	struct nlattr *tb[NLPUSH_A_MAX + 1];
+
+	nlb_genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	if (tb[NLPUSH_A_SEQ])
+		r->seq = nlb_uint(tb[NLPUSH_A_SEQ]);
+	if (tb[NLPUSH_A_COUNT])
+		r->count = (uint32_t)nlb_uint(tb[NLPUSH_A_COUNT]);
+}
+
+static int cmd_emit(uint32_t count, uint32_t size)
+{
+	struct nlb_sock *s = nlb_open(0);
+	struct nlb_family f = nlb_resolve(s);
+	struct nlb_msg *m = nlb_alloc(sizeof(*m));
+	struct emit_result r = { 0, 0 };
+	unsigned char *payload = nlb_alloc(size);
+	uint64_t t0, t1;
+	uint32_t i;
+	int err;
+
+	for (i = 0; i < size; i++)
+		payload[i] = i % 251;
+	nlb_msg_init(m, f.id, NLPUSH_CMD_EMIT, NLPUSH_FAMILY_VERSION, NLM_F_ACK);
+	nlb_put_u32(m, NLPUSH_A_TYPE, NLPUSH_TEST_TYPE);
+	nlb_put_u32(m, NLPUSH_A_COUNT, count);
+	nlb_put(m, NLPUSH_A_PAYLOAD, payload, size);
+	t0 = nlb_now_ns();
+	err = nlb_transact(s, m, emit_cb, &r, 600000);
+	t1 = nlb_now_ns();
+	printf("{\"cmd\":\"emit\",\"count\":%u,\"size\":%u,\"error\":%d"
+	       ",\"first_seq\":%llu,\"published\":%u,\"produce_ns\":%llu}\n",
+	       count, size, err, (unsigned long long)r.seq, r.count,
+	       (unsigned long long)(t1 - t0));
+	return err ? 1 : 0;
+}
+
+static int cmd_test_emit(uint32_t count, uint32_t size)
+{
+	char text[64];
+	uint64_t t0, t1;
+	int err;
+
+	snprintf(text, sizeof(text), "%u %u %u", count, size, NLPUSH_TEST_TYPE);
+	t0 = nlb_now_ns();
+	err = write_file(DBG "/emit", text);
+	t1 = nlb_now_ns();
+	printf("{\"cmd\":\"test-emit\",\"count\":%u,\"size\":%u,\"error\":%d"
+	       ",\"produce_ns\":%llu}\n",
+	       count, size, err, (unsigned long long)(t1 - t0));
+	return err ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char *const stat_names[NLPUSH_STATS_A_MAX + 1] = {
+	[NLPUSH_STATS_A_PUBLISHED] = "published",
+	[NLPUSH_STATS_A_DELIVERED] = "delivered",
+	[NLPUSH_STATS_A_NO_LISTENERS] = "no_listeners",
+	[NLPUSH_STATS_A_DELIVERY_ERRORS] = "delivery_errors",
+	[NLPUSH_STATS_A_PUBLISH_FAILURES] = "publish_failures",
+	[NLPUSH_STATS_A_ACKS] = "acks",
+	[NLPUSH_STATS_A_ACKS_REJECTED] = "acks_rejected",
+	[NLPUSH_STATS_A_REQUESTS] = "requests",
+	[NLPUSH_STATS_A_REPLIES] = "replies",
+	[NLPUSH_STATS_A_REQUEST_TIMEOUTS] = "request_timeouts",
+	[NLPUSH_STATS_A_REQUESTS_PENDING] = "requests_pending",
+	[NLPUSH_STATS_A_SUBSCRIBERS] = "subscribers",
+	[NLPUSH_STATS_A_OLDEST_SEQ] = "oldest_seq",
+	[NLPUSH_STATS_A_NEXT_SEQ] = "next_seq",
+	[NLPUSH_STATS_A_RING_EVENTS] = "ring_events",
+	[NLPUSH_STATS_A_RING_BYTES] = "ring_bytes",
+	[NLPUSH_STATS_A_RING_MAX_EVENTS] = "ring_max_events",
+	[NLPUSH_STATS_A_RING_MAX_BYTES] = "ring_max_bytes",
+	[NLPUSH_STATS_A_REPLAYED] = "replayed",
+};
+
+static void stats_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nlattr *tb[NLPUSH_A_MAX + 1], *st[NLPUSH_STATS_A_MAX + 1];
+	int i, first = 1;
+
+	(void)arg;
+	nlb_genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	if (!tb[NLPUSH_A_STATS])
+		return;
+	nlb_attrs(nlb_data(tb[NLPUSH_A_STATS]), nlb_len(tb[NLPUSH_A_STATS]),
+		  st, NLPUSH_STATS_A_MAX);
+	printf("{\"cmd\":\"stats\"");
+	for (i = 0; i <= NLPUSH_STATS_A_MAX; i++) {
+		if (!stat_names[i] || !st[i])
+			continue;
+		printf(",\"%s\":%llu", stat_names[i],
+		       (unsigned long long)nlb_uint(st[i]));
+		first = 0;
+	}
+	(void)first;
+	printf("}\n");
+}
+
+static int cmd_stats(void)
+{
+	struct nlb_sock *s = nlb_open(0);
+	struct nlb_family f = nlb_resolve(s);
+	struct nlb_msg *m = nlb_alloc(sizeof(*m));
+	int err;
+
+	nlb_msg_init(m, f.id, NLPUSH_CMD_GET_STATS, NLPUSH_FAMILY_VERSION,
+		     NLM_F_ACK);
+	err = nlb_transact(s, m, stats_cb, NULL, 5000);
+	if (err)
+		fprintf(stderr, "GET_STATS: %s\n", strerror(-err));
+	return err ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int cmd_publish_cost(uint32_t count, uint32_t size)
+{
+	char text[64], res[256];
+	unsigned long long n = 0, sz = 0, total = 0, per = 0;
+	int err;
+
+	snprintf(text, sizeof(text), "%u %u", count, size);
+	err = write_file(DBG "/bench", text);
+	if (!err)
+		err = read_file(DBG "/bench", res, sizeof(res));
+	if (!err && sscanf(res, "count=%llu size=%llu total_ns=%llu ns_per_event=%llu",
+			   &n, &sz, &total, &per) != 4)
+		err = -EPROTO;
+	printf("{\"cmd\":\"publish-cost\",\"count\":%llu,\"size\":%llu"
+	       ",\"total_ns\":%llu,\"ns_per_event\":%llu,\"error\":%d}\n",
+	       n, sz, total, per, err);
+	return err ? 1 : 0;
+}
+
+static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
+		       const char *dump)
+{
+	char text[64], *res = nlb_alloc(4 * 65536 + 256);
+	struct nlb_lat lat = { 0 };
+	uint64_t sum = 0, t0, wall;
+	uint32_t i, ok = 0, errors = 0, other = 0;
+	bool sorted = false;
+	int err, last_err = 0;
+
+	snprintf(text, sizeof(text), "%u %u %u", size, timeout_ms,
+		 NLPUSH_TEST_TYPE);
+	t0 = nlb_now_ns();
+	for (i = 0; i < n; i++) {
+		char *p;
+
+		err = write_file(DBG "/request", text);
+		if (!err)
+			err = read_file(DBG "/request", res, 4 * 65536 + 256);
+		if (err) {
+			other++;
+			last_err = err;
+			continue;
+		}
+		if (!strncmp(res, "error=", 6)) {
+			errors++;
+			last_err = atoi(res + 6);
+			continue;
+		}
+		p = strstr(res, "latency_ns=");
+		if (!p || strncmp(res, "status=0 ", 9)) {
+			other++;
+			continue;
+		}
+		nlb_lat_add(&lat, strtoull(p + 11, NULL, 10));
+		sum += lat.v[lat.n - 1];
+		ok++;
+	}
+	wall = nlb_now_ns() - t0;
+	if (dump) {
+		FILE *f = fopen(dump, "w");
+
+		if (!f)
+			nlb_die("cannot create %s: %s", dump, strerror(errno));
+		for (i = 0; i < lat.n; i++)
+			fprintf(f, "%llu\n", (unsigned long long)lat.v[i]);
+		fclose(f);
+	}
+	printf("{\"cmd\":\"request\",\"requests\":%u,\"size\":%u,\"answered\":%u"
+	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d"
+	       ",\"wall_seconds\":%.3f,\"latency_mean_ns\":%llu"
+	       ",\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu"
+	       ",\"latency_max_ns\":%llu}\n",
+	       n, size, ok, errors, other, last_err, (double)wall / 1e9,
+	       (unsigned long long)(ok ? sum / ok : 0),
+	       (unsigned long long)nlb_lat_pct(&lat, 50, &sorted),
+	       (unsigned long long)nlb_lat_pct(&lat, 99, &sorted),
+	       (unsigned long long)nlb_lat_pct(&lat, 100, &sorted));
+	free(res);
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "emit") && argc == 4)
+		return cmd_emit((uint32_t)nlb_size(argv[2]), (uint32_t)nlb_size(argv[3]));
+	if (!strcmp(argv[1], "test-emit") && argc == 4)
+		return cmd_test_emit((uint32_t)nlb_size(argv[2]),
+				     (uint32_t)nlb_size(argv[3]));
+	if (!strcmp(argv[1], "stats") && argc == 2)
+		return cmd_stats();
+	if (!strcmp(argv[1], "publish-cost") && argc == 4)
+		return cmd_publish_cost((uint32_t)nlb_size(argv[2]),
+					(uint32_t)nlb_size(argv[3]));
+	if (!strcmp(argv[1], "request") && (argc == 5 || argc == 6))
+		return cmd_request((uint32_t)nlb_size(argv[2]),
+				   (uint32_t)nlb_size(argv[3]),
+				   (uint32_t)nlb_size(argv[4]),
+				   argc == 6 ? argv[5] : NULL);
+	usage();
+	return 64;
+}

@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns the raw benchmark records into results.json, the tables of
+BENCHMARKS.md (between <!-- BEGIN name --> and <!-- END name --> markers;
+everything else in the file is left alone) and scaling.png.
+
+    bench/report.py --results DIR --markdown FILE [--kernel K] [--smoke] [--note TEXT]
+
+DIR holds raw.jsonl (from the VM), callgrind.json and swift-benchmarks.json
+(from the host); missing parts are reported as not measured.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--results", required=True)
+ap.add_argument("--markdown", required=True)
+ap.add_argument("--kernel", default="")
+ap.add_argument("--smoke", action="store_true")
+ap.add_argument("--note", default="")
+args = ap.parse_args()
+RES = args.results
+
+
+def load_jsonl(path):
+    out = []
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def load_json(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return None
+
+
+raw = load_jsonl(os.path.join(RES, "raw.jsonl"))
+# keep the last VM run only (raw.jsonl is appended to)
+starts = [i for i, r in enumerate(raw) if r["section"] == "meta"]
+if starts:
+    raw = raw[starts[-1]:]
+callgrind = load_json(os.path.join(RES, "callgrind.json"))
+pkgbench = load_json(os.path.join(RES, "swift-benchmarks.json"))
+
+
+def sect(name):
+    return [r for r in raw if r["section"] == name]
+
+
+meta = (sect("meta") or [{}])[0]
+meta_end = (sect("meta_end") or [{}])[0]
+
+
+def fmt_int(v):
+    return "–" if v is None else f"{int(round(v)):,}"
+
+
+def fmt_us(ns):
+    if ns is None:
+        return "–"
+    if ns >= 10_000_000:
+        return f"{ns / 1e6:,.0f} ms"
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e3:,.0f} µs"
+
+
+def fmt_ratio(a, b):
+    if not a or not b:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------ throughput
+CONS_NAMES = {"c_raw": "C raw", "c_libnl": "C libnl", "swift": "Swift", "swift_ack": "Swift + ack",
+              "c_raw_ack": "C raw + ack"}
+
+
+def median_cell(results):
+    rs = [r for r in results if r]
+    if not rs:
+        return None
+    eps = statistics.median(r["events_per_s"] for r in rs)
+    lost = sum(r["lost"] + r.get("missing", 0) for r in rs)
+    return {"events_per_s": eps, "lost": lost, "rounds": len(rs),
+            "latency_p50_ns": statistics.median(r["latency_p50_ns"] for r in rs),
+            "latency_p99_ns": max(r["latency_p99_ns"] for r in rs),
+            "all_events_per_s": [r["events_per_s"] for r in rs]}
+
+
+thr = {}
+for r in sect("throughput"):
+    key = (r["size"], r["subscribers"], r["producer"], r["consumer"])
+    thr.setdefault(key, {"count": r["count"], "results": []})["results"].append(r["result"])
+thr_cells = []
+for (size, subs, prod, cons), v in sorted(thr.items()):
+    m = median_cell(v["results"])
+    thr_cells.append({"size": size, "subscribers": subs, "producer": prod, "consumer": cons,
+                      "count": v["count"], "median": m})
+
+
+def cell(size, subs, prod, cons):
+    for c in thr_cells:
+        if (c["size"], c["subscribers"], c["producer"], c["consumer"]) == (size, subs, prod, cons):
+            return c["median"]
+    return None
+
+
+def eps_str(m):
+    if not m:
+        return "–"
+    s = fmt_int(m["events_per_s"])
+    return s + (" ⚠" if m["lost"] else "")
+
+
+ratios = []
+thr_rows = []
+for size in sorted({c["size"] for c in thr_cells}):
+    for subs in sorted({c["subscribers"] for c in thr_cells}):
+        for prod in ("test", "emit"):
+            ms = {k: cell(size, subs, prod, k) for k in CONS_NAMES}
+            if not any(ms.values()):
+                continue
+            g = lambda k: ms[k]["events_per_s"] if ms[k] else None
+            r_raw = g("swift") / g("c_raw") if g("swift") and g("c_raw") else None
+            r_nl = g("swift") / g("c_libnl") if g("swift") and g("c_libnl") else None
+            r_ack = g("swift_ack") / g("c_raw_ack") if g("swift_ack") and g("c_raw_ack") else None
+            ratios.append({"size": size, "subscribers": subs, "producer": prod,
+                           "swift_over_c_raw": r_raw, "swift_over_c_libnl": r_nl,
+                           "swift_ack_over_c_raw_ack": r_ack})
+            thr_rows.append([f"{size:,} B", subs, prod, eps_str(ms["c_raw"]), eps_str(ms["c_libnl"]),
+                             eps_str(ms["swift"]), fmt_ratio(g("swift"), g("c_raw")),
+                             fmt_ratio(g("swift"), g("c_libnl")), eps_str(ms["c_raw_ack"]),
+                             eps_str(ms["swift_ack"]), fmt_ratio(g("swift_ack"), g("c_raw_ack"))])
+
+thr_lat_rows = []
+for size in sorted({c["size"] for c in thr_cells}):
+    for subs in sorted({c["subscribers"] for c in thr_cells}):
+        ms = {k: cell(size, subs, "test", k) for k in ("c_raw", "c_libnl", "swift")}
+        if not any(ms.values()):
+            continue
+        thr_lat_rows.append([f"{size:,} B", subs] + [
+            f"{fmt_us(ms[k]['latency_p50_ns'])} / {fmt_us(ms[k]['latency_p99_ns'])}" if ms[k] else "–"
+            for k in ("c_raw", "c_libnl", "swift")])
+
+# ------------------------------------------------------------ other sections
+publish = sect("publish")
+pub_rows = []
+for size in sorted({p["size"] for p in publish}):
+    row = [f"{size:,} B"]
+    for listeners, mode in ((0, "none"), (1, "hold"), (1, "read"), (16, "hold"), (16, "read")):
+        v = [p for p in publish if p["size"] == size and p["listeners"] == listeners
+             and p.get("mode", "read" if listeners else "none") == mode]
+        row.append(fmt_int(v[0]["ns_per_event"]) if v and v[0]["ns_per_event"] else "–")
+    pub_rows.append(row)
+
+req = sect("requests")
+RESP_NAMES = {"c_raw": "C raw (`nlpush_cat --respond`)",
+              "c_libnl": "C libnl (`nlpush_libnl_listen --respond`)",
+              "swift_monitor_ack": "Swift CLI, in process (`nlpush monitor --ack`)",
+              "swift_exec": "Swift CLI, `nlpush respond --exec cat` (a process per request)"}
+req_rows = [[RESP_NAMES.get(r["responder"], r["responder"]), f"{r['answered']:,} / {r['requests']:,}",
+             fmt_us(r["latency_p50_ns"]), fmt_us(r["latency_p99_ns"]), fmt_us(r["latency_max_ns"]),
+             fmt_int(r["requests_per_s"])] for r in req]
+
+loss = sect("loss")
+loss_rows = []
+for r in loss:
+    x = r.get("result") or {}
+    loss_rows.append([CONS_NAMES.get(r["consumer"], r["consumer"]), r["rcvbuf"],
+                      "on" if r["recovery"] else "off", f"{r['count']:,} × {r['size']:,} B",
+                      fmt_int(x.get("received")), fmt_int(x.get("lost")),
+                      fmt_int(x.get("recovered")) if r["consumer"] == "swift" else "n/a",
+                      fmt_int(x.get("missing")),
+                      f"{x['seconds']:.2f} s" if x.get("seconds") is not None else "–"])
+
+scal = sect("scaling")
+scal_sub_rows, scal_size_rows = [], []
+for subs in sorted({s["subscribers"] for s in scal if s["axis"] == "subscribers"}):
+    row = [subs]
+    for cons in ("c_raw", "swift"):
+        v = [s for s in scal if s["axis"] == "subscribers" and s["subscribers"] == subs and s["consumer"] == cons]
+        x = v[0]["result"] if v and v[0]["result"] else None
+        row += [eps_str(x), fmt_int(x["deliveries_per_s"]) if x else "–"]
+    cr = [s["result"] for s in scal if s["axis"] == "subscribers" and s["subscribers"] == subs and s["result"]]
+    by = {s["consumer"]: s["result"] for s in scal if s["axis"] == "subscribers" and s["subscribers"] == subs and s["result"]}
+    row.append(fmt_ratio(by.get("swift", {}).get("events_per_s"), by.get("c_raw", {}).get("events_per_s")))
+    scal_sub_rows.append(row)
+for size in sorted({s["size"] for s in scal if s["axis"] == "size"}):
+    row = [f"{size:,} B"]
+    by = {s["consumer"]: s["result"] for s in scal if s["axis"] == "size" and s["size"] == size and s["result"]}
+    for cons in ("c_raw", "swift"):
+        x = by.get(cons)
+        row += [eps_str(x), f"{x['events_per_s'] * size / 1e6:.1f}" if x else "–"]
+    row.append(fmt_ratio(by.get("swift", {}).get("events_per_s"), by.get("c_raw", {}).get("events_per_s")))
+    scal_size_rows.append(row)
+
+mem = (sect("memory") or [None])[0]
+ring = sect("ring")
+ring_rows = [[f"{r['size']:,} B", f"{r['published']:,}", f"{r['ring_events']:,}", r["limited_by"],
+              f"{r['ring_bytes'] / 1048576:.2f} MiB", f"{r['kmalloc_bytes_estimate'] / 1048576:.2f} MiB",
+              f"{r['memfree_drop_kb'] / 1024:.2f} MiB"] for r in ring]
+
+# ------------------------------------------------------------ host
+cg_rows = []
+if callgrind:
+    by = {}
+    for r in callgrind["results"]:
+        by.setdefault(r["size"], {})[r["program"]] = r
+    for size in sorted(by):
+        d = by[size]
+        s = d.get("swift", {}).get("instructions_per_event")
+        c = d.get("c_libnl", {}).get("instructions_per_event")
+        cc = d.get("c_libnl_copy", {}).get("instructions_per_event")
+        same = len({x["checksum"] for x in d.values()}) == 1
+        cg_rows.append([f"{size:,} B", fmt_int(s), fmt_int(c), fmt_int(cc), fmt_ratio(s, c), fmt_ratio(s, cc),
+                        "yes" if same else "NO"])
+pb_rows = []
+if pkgbench:
+    for r in pkgbench["results"]:
+        sec = r.get("secondary") or {}
+        wall = next((v for k, v in sec.items() if "wall" in k.lower()), None)
+        mallocs = next((v for k, v in sec.items() if "malloc" in k.lower()), None)
+        name = (r.get("benchmark") or "?").rsplit(".", 1)[-1].replace("_", " ")
+        # one iteration decodes 1,000 messages: µs per iteration = ns per message
+        unit_ok = wall and wall.get("unit") in ("μs", "us")
+        p = (wall or {}).get("percentiles") or {}
+        pb_rows.append([name,
+                        f"{p.get('50.0'):.0f} ns" if unit_ok and p.get("50.0") is not None else "–",
+                        f"{p.get('90.0'):.0f} ns" if unit_ok and p.get("90.0") is not None else "–",
+                        f"{r['score'] * 1000:,.0f}" if r.get("score") else "–",
+                        f"{mallocs['score'] / 1000:.2f}" if mallocs and mallocs.get("score") is not None else "–"])
+
+# ------------------------------------------------------------ plot
+plot_note = ""
+png = os.path.join(RES, "scaling.png")
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for cons, style in (("c_raw", "o-"), ("swift", "s-")):
+        pts = sorted((s["subscribers"], s["result"]["deliveries_per_s"]) for s in scal
+                     if s["axis"] == "subscribers" and s["consumer"] == cons and s["result"])
+        if pts:
+            a1.plot([p[0] for p in pts], [p[1] for p in pts], style, label=CONS_NAMES[cons])
+        pts = sorted((s["size"], s["result"]["events_per_s"]) for s in scal
+                     if s["axis"] == "size" and s["consumer"] == cons and s["result"])
+        if pts:
+            a2.plot([p[0] for p in pts], [p[1] for p in pts], style, label=CONS_NAMES[cons])
+    a1.set_xscale("log", base=2)
+    a1.set_xlabel("subscribers (1 KiB events)")
+    a1.set_ylabel("deliveries/s, all subscribers")
+    a1.set_title("fan-out")
+    a2.set_xscale("log", base=2)
+    a2.set_yscale("log")
+    a2.set_xlabel("payload bytes (1 subscriber)")
+    a2.set_ylabel("events/s")
+    a2.set_title("payload size")
+    for a in (a1, a2):
+        a.grid(True, which="both", alpha=0.3)
+        a.legend()
+    fig.suptitle(f"nlpush scaling, {meta.get('kernel', '?')} under TCG, 2 vCPUs (ratios only compare)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plot_note = "scaling.png written"
+except ImportError:
+    plot_note = "matplotlib not available: scaling.png not drawn"
+    if os.path.exists(png) and args.smoke:
+        os.unlink(png)
+
+# ------------------------------------------------------------ results.json
+def git(*a):
+    try:
+        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=os.path.dirname(__file__)).stdout.strip()
+    except OSError:
+        return ""
+
+
+host = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "host_kernel": platform.release()}
+results = {
+    "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "smoke": args.smoke, "git_commit": git("rev-parse", "HEAD"),
+    "vm": {"kernel": meta.get("kernel", args.kernel), "cpus": meta.get("cpus"), "mem_total_kb": meta.get("mem_total_kb"),
+           "emulation": "TCG (qemu software emulation, vng --disable-kvm)", "rmem_default": meta.get("rmem_default"),
+           "swift_cli": meta.get("swift_cli"), "started": meta.get("started"), "seconds": meta_end.get("seconds")},
+    "host": host, "notes": [n for n in [args.note, plot_note] if n],
+    "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
+    "throughput": thr_cells, "throughput_ratios": ratios, "publish_cost": publish, "requests": req,
+    "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
+    "callgrind": callgrind, "package_benchmark": pkgbench,
+}
+json.dump(results, open(os.path.join(RES, "results.json"), "w"), indent=1, sort_keys=False)
+
+# ------------------------------------------------------------ markdown
+blocks = {}
+blocks["when"] = "\n".join([
+    f"- Taken: {meta.get('started', '?')} (VM part, {meta_end.get('seconds', '?')} s); report generated {results['generated']}"
+    + (" — **smoke run: tiny counts, figures meaningless**" if args.smoke else ""),
+    f"- Git commit: `{results['git_commit'][:12] or '?'}` (plus the working tree of that moment)",
+    f"- VM: Debian kernel `{meta.get('kernel', '?')}`, {meta.get('cpus', '?')} vCPUs, "
+    f"{(meta.get('mem_total_kb') or 0) // 1024} MiB, **TCG software emulation** (no KVM), "
+    f"`net.core.rmem_default` {meta.get('rmem_default', '?')}",
+    f"- Host: {host['cpu_model']}, {host['cpus']} cores, kernel {host['host_kernel']} (the host part runs natively)",
+] + ([f"- Notes: {'; '.join(results['notes'])}"] if results["notes"] else [])
+  + ([f"- **Section errors:** {', '.join(e['where'] + ': ' + e['error'] for e in results['errors'])}"] if results["errors"] else []))
+
+blocks["throughput"] = table(
+    ["payload", "subs", "producer", "C raw", "C libnl", "Swift", "Swift / C raw", "Swift / C libnl",
+     "C raw + ack", "Swift + ack", "Swift ack / C ack"], thr_rows) if thr_rows else "_not measured_"
+blocks["throughput_latency"] = table(
+    ["payload", "subs", "C raw p50 / p99", "C libnl p50 / p99", "Swift p50 / p99"], thr_lat_rows) if thr_lat_rows else "_not measured_"
+blocks["publish"] = table(["payload", "0 listeners", "1 holding", "1 reading", "16 holding", "16 reading"],
+                          pub_rows) if pub_rows else "_not measured_"
+blocks["requests"] = table(["responder", "answered", "p50", "p99", "max", "requests/s"], req_rows) if req_rows else "_not measured_"
+blocks["loss"] = table(["listener", "receive buffer", "recovery", "burst", "received", "lost", "recovered by replay",
+                        "unaccounted", "time"], loss_rows) if loss_rows else "_not measured_"
+blocks["scaling_subscribers"] = table(["subscribers", "C raw events/s per sub", "C raw deliveries/s",
+                                       "Swift events/s per sub", "Swift deliveries/s", "Swift / C"],
+                                      scal_sub_rows) if scal_sub_rows else "_not measured_"
+blocks["scaling_size"] = table(["payload", "C raw events/s", "C raw MB/s", "Swift events/s", "Swift MB/s", "Swift / C"],
+                               scal_size_rows) if scal_size_rows else "_not measured_"
+if mem:
+    s = mem["samples"]
+    pick = [x for i, x in enumerate(s) if i in (0, 1, 2) or i == len(s) - 1 or i % max(1, len(s) // 5) == 0]
+    blocks["memory"] = (
+        f"`nlpush monitor --subscribers 16 --quiet` while {mem['events']:,} events of {mem['size']} B were published "
+        f"in bursts of {(s[1]['events'] if len(s) > 1 else 0):,} ({mem['received']:,} deliveries, {mem['lost']:,} lost, "
+        f"{mem['recovered']:,} recovered by replay, {mem['seconds']} s):\n\n"
+        + table(["events published", "RSS"], [[f"{x['events']:,}" + (" (drained)" if x.get("drained") else ""),
+                                                f"{x['rss_kb'] / 1024:.1f} MiB"] for x in pick])
+        + f"\n\nRSS: {mem['rss_start_kb'] / 1024:.1f} MiB idle, {mem['rss_after_first_chunk_kb'] / 1024:.1f} MiB after the first burst, "
+        f"{mem['rss_end_kb'] / 1024:.1f} MiB at the end (max {mem['rss_max_kb'] / 1024:.1f} MiB); growth after the first burst: "
+        f"{(mem['rss_end_kb'] - mem['rss_after_first_chunk_kb']) / 1024:.1f} MiB.")
+else:
+    blocks["memory"] = "_not measured_"
+blocks["ring"] = table(["payload", "published", "events held", "limit hit", "RING_BYTES", "kmalloc estimate",
+                        "MemFree drop"], ring_rows) if ring_rows else "_not measured_"
+blocks["callgrind"] = table(["payload", "Swift `Event(decoding:)`", "C libnl `genlmsg_parse`",
+                             "C libnl + payload copy", "Swift / C", "Swift / C + copy", "same checksum"],
+                            cg_rows) if cg_rows else "_not measured_"
+if callgrind and callgrind.get("swift_hotspots_exclusive"):
+    hs = callgrind["swift_hotspots_exclusive"]
+    size = max(hs, key=lambda k: int(k))
+    def short(sym):
+        sym = re.sub(r"\s*\[[^\]]*\]$", "", sym)          # [object file]
+        sym = re.sub(r"^.*?(Sources/|//<compiler-generated>)", r"\1", sym)
+        return sym[:110].replace("|", "\\|")
+    rows = [[f"{h['percent']:.1f} %", "`" + short(h["symbol"]) + "`"] for h in hs[size][:14]]
+    blocks["hotspots"] = f"Exclusive instructions of the Swift decoder, {int(size):,} B stream:\n\n" + table(["share", "function"], rows)
+else:
+    blocks["hotspots"] = "_not measured_"
+blocks["package_benchmark"] = table(["benchmark", "p50 per message", "p90 per message", "messages/s",
+                                     "mallocs per message"], pb_rows) if pb_rows else "_not measured_"
+
+md = open(args.markdown).read() if os.path.exists(args.markdown) else ""
+missing = []
+for name, text in blocks.items():
+    pat = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+    if pat.search(md):
+        md = pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), md)
+    else:
+        missing.append(name)
+open(args.markdown, "w").write(md)
+if missing:
+    print(f"report: no markers for {', '.join(missing)} in {args.markdown}", file=sys.stderr)
+print(f"report: {os.path.join(RES, 'results.json')}, {args.markdown}; {plot_note}")
