@@ -73,26 +73,10 @@ struct Bench: AsyncParsableCommand {
                 }
                 return monotonicNow() - t0
             }
-            let timeout = self.timeout
-            Task.detached {
-                try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
-                stopper.stop()
-            }
-            let summaries = await withTaskGroup(of: SubscriberSummary.self) { group in
-                for (i, s) in subs.enumerated() {
-                    group.addTask { await config.consume(index: i, subscription: s) }
-                }
-                var all: [SubscriberSummary] = []
-                for await r in group { all.append(r) }
-                return all.sorted { $0.index < $1.index }
-            }
+            stopper.stop(afterSeconds: timeout)
+            let summaries = await config.consumeAll(subs)
             stopper.stop()
-            let produceNs: UInt64
-            do {
-                produceNs = try await produce.value
-            } catch let e as NetlinkPushError {
-                throw e
-            }
+            let produceNs = try await produce.value
             report(summaries, startedNs: started, produceNs: produceNs)
         }
     }

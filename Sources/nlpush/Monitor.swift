@@ -88,23 +88,11 @@ struct Monitor: AsyncParsableCommand {
             }
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
-            if let duration {
-                Task.detached {
-                    try? await Task.sleep(for: .milliseconds(Int(duration * 1000)))
-                    stopper.stop()
-                }
-            }
+            if let duration { stopper.stop(afterSeconds: duration) }
             let started = monotonicNow()
             let config = Consumer(
                 json: common.json, quiet: quiet, ack: ack, count: count, preview: preview, verify: verify)
-            let summaries = await withTaskGroup(of: SubscriberSummary.self) { group in
-                for (i, s) in subs.enumerated() {
-                    group.addTask { await config.consume(index: i, subscription: s) }
-                }
-                var all: [SubscriberSummary] = []
-                for await r in group { all.append(r) }
-                return all.sorted { $0.index < $1.index }
-            }
+            let summaries = await config.consumeAll(subs)
             stopper.stop()
             printSummary(summaries, elapsedNs: monotonicNow() - started, json: common.json)
             if summaries.contains(where: { $0.error != nil }) { throw ExitCode(Exit.ioError) }
@@ -146,6 +134,13 @@ final class Stopper: Sendable {
     func stop() {
         for s in subs { s.cancel() }
     }
+
+    func stop(afterSeconds seconds: Double) {
+        Task.detached { [self] in
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            stop()
+        }
+    }
 }
 
 /// Consumes one subscription and prints what it sees.
@@ -156,6 +151,18 @@ struct Consumer: Sendable {
     var count: UInt64?
     var preview: Int
     var verify: Bool
+
+    /// Consumes every subscription concurrently; summaries in subscription order.
+    func consumeAll(_ subs: [Subscription]) async -> [SubscriberSummary] {
+        await withTaskGroup(of: SubscriberSummary.self) { group in
+            for (i, s) in subs.enumerated() {
+                group.addTask { await consume(index: i, subscription: s) }
+            }
+            var all: [SubscriberSummary] = []
+            for await r in group { all.append(r) }
+            return all.sorted { $0.index < $1.index }
+        }
+    }
 
     func consume(index: Int, subscription s: Subscription) async -> SubscriberSummary {
         var sum = SubscriberSummary(index: index, name: s.name)
