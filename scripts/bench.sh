@@ -7,9 +7,11 @@
 #                               bench/results/ and the tables of BENCHMARKS.md
 #   scripts/bench.sh --smoke    tiny counts (about 3 minutes): proves every piece
 #                               runs; writes build/bench-smoke/ only
+#   (--only and --cells runs are partial: they write build/bench-partial/)
 #
 # Options: --skip-vm, --skip-host (reuse the other part's last results),
-#          --only SECTIONS (comma list of VM sections, see bench/vmbench.py).
+#          --only SECTIONS (comma list of VM sections, see bench/vmbench.py),
+#          --cells SIZExSUBS,... (throughput cells to run, producer test only).
 # Environment:
 #   NLPUSH_BENCH_KERNEL   kernel to boot (default: the 6.12 of the test matrix)
 #   NLPUSH_SKIP_SETUP=1   do not run scripts/setup.sh (kernels, qemu, vng, libnl)
@@ -30,15 +32,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 command -v swift >/dev/null 2>&1 || export PATH=$PATH:/opt/swift/usr/bin
 
-SMOKE=0 SKIP_VM=0 SKIP_HOST=0 ONLY=""
+SMOKE=0 SKIP_VM=0 SKIP_HOST=0 ONLY="" CELLS=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) SMOKE=1 ;;
 	--skip-vm) SKIP_VM=1 ;;
 	--skip-host) SKIP_HOST=1 ;;
 	--only) ONLY=$2; shift ;;
-	-h|--help) sed -n '3,27p' "$0"; exit 0 ;;
-	*) echo "usage: $0 [--smoke] [--skip-vm] [--skip-host] [--only SECTIONS]" >&2; exit 64 ;;
+	--cells) CELLS=$2; shift ;;
+	-h|--help) sed -n '3,28p' "$0"; exit 0 ;;
+	*) echo "usage: $0 [--smoke] [--skip-vm] [--skip-host] [--only SECTIONS] [--cells LIST]" >&2; exit 64 ;;
 	esac
 	shift
 done
@@ -48,10 +51,12 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
 notes=()
 
-if [ "$SMOKE" = 1 ]; then
+if [ "$SMOKE" = 1 ] || [ -n "$ONLY$CELLS" ]; then
+	# smoke and partial runs never touch the committed results
 	RES=$ROOT/build/bench-smoke
+	[ "$SMOKE" = 1 ] || RES=$ROOT/build/bench-partial
 	MD=$RES/BENCHMARKS.md
-	VM_TIMEOUT=${NLPUSH_VM_TIMEOUT:-600}
+	VM_TIMEOUT=${NLPUSH_VM_TIMEOUT:-$([ "$SMOKE" = 1 ] && echo 600 || echo 2700)}
 	rm -rf "$RES"
 	mkdir -p "$RES"
 	cp BENCHMARKS.md "$MD"
@@ -111,6 +116,7 @@ if [ "$SKIP_VM" = 0 ]; then
 	extra=()
 	[ "$SMOKE" = 1 ] && extra+=(--smoke)
 	[ -n "$ONLY" ] && extra+=(--only "$ONLY")
+	[ -n "$CELLS" ] && extra+=(--cells "$CELLS")
 	say "booting $K under TCG, 2 CPUs, 2 GiB (log: build/bench/vm.log; progress: $OUT/run.log)"
 	t=$(date +%s)
 	timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$K" --disable-kvm \

@@ -26,13 +26,15 @@ enum MessageDecoder {
         }
         var seq: UInt64?, ts: UInt64?, type: UInt32?, flags: UInt32?
         var payload: [UInt8] = []
-        try g.forEachAttribute { (a) throws(NetlinkPushError) in
-            switch Proto.Attr(rawValue: a.type) {
-            case .seq: seq = try a.u64("SEQ")
-            case .timestampNs: ts = try a.u64("TIMESTAMP_NS")
-            case .type: type = try a.u32("TYPE")
-            case .flags: flags = try a.u32("FLAGS")
-            case .payload:
+        // A plain loop (the hot path: every received event goes through here).
+        var it = AttributeIterator(g.attributes)
+        while let a = try it.next() {
+            switch a.type {
+            case Proto.Attr.seq.rawValue: seq = try a.u64("SEQ")
+            case Proto.Attr.timestampNs.rawValue: ts = try a.u64("TIMESTAMP_NS")
+            case Proto.Attr.type.rawValue: type = try a.u32("TYPE")
+            case Proto.Attr.flags.rawValue: flags = try a.u32("FLAGS")
+            case Proto.Attr.payload.rawValue:
                 guard a.value.count <= Proto.payloadMax else {
                     throw .malformed(reason: "PAYLOAD is \(a.value.count) bytes, more than \(Proto.payloadMax)")
                 }

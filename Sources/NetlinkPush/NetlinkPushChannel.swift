@@ -119,7 +119,7 @@ public final class NetlinkPushChannel: Sendable {
             }
             if let ctrlGroup { try events.addMembership(ctrlGroup) }
 
-            let (stream, continuation) = AsyncThrowingStream<SubscriptionItem, any Error>.makeStream()
+            let (stream, continuation) = AsyncThrowingStream<ItemBatch, any Error>.makeStream()
             let core = SubscriptionCore(
                 name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
                 continuation: continuation)

@@ -13,7 +13,22 @@ final class Reader {
     private var overflowed = false
     private var nextReconnectAttempt: UInt64 = 0
     private var finished = false
+    /// Items not yet handed to the stream (see ``flush()``).
+    private var batch = ItemBatch()
+    /// Without recovery: an overrun or a full stream buffer dropped events, and no later
+    /// event revealed how many yet (see ``checkTrailingLoss()``).
+    private var trailingLoss: (deadline: UInt64, horizon: UInt64?)?
+
+    /// How long a published event may take to reach the socket before a drained,
+    /// quiet subscription declares it lost (without recovery).
+    static let trailingLossGraceNs: UInt64 = 100_000_000
     private var logger: Logger { core.logger }
+
+    /// Most items handed over in one stream element.
+    static let maxBatchItems = 256
+    /// Most payload bytes handed over in one stream element (several items may exceed
+    /// it by one event).
+    static let maxBatchBytes = 1 << 20
 
     init(core: SubscriptionCore, events: NLSocket, family: FamilyInfo, baseline: UInt64?) {
         self.core = core
@@ -32,6 +47,7 @@ final class Reader {
     /// subscription boundary is exactly the return of `subscribe`.
     func catchUp() {
         recover(revealedBy: nil, reason: "initial")
+        flush()
     }
 
     func run() {
@@ -39,7 +55,12 @@ final class Reader {
         logger.debug("nlpush reader started", metadata: ["subscription": "\(core.name)", "port": "\(core.control.portID)"])
         do {
             while !finished {
-                let timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
+                var timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
+                if let t = trailingLoss {
+                    let now = monotonicNanoseconds()
+                    let ms = Int32(clamping: t.deadline > now ? (t.deadline - now) / 1_000_000 + 1 : 0)
+                    timeout = timeout < 0 ? ms : min(timeout, ms)
+                }
                 let ready = try Poll.wait(events.fd, core.wake.fd, timeoutMs: timeout)
                 if ready.second { core.wake.drain() }
                 if core.isStopping { break }
@@ -50,6 +71,10 @@ final class Reader {
                 if family == nil && !finished && monotonicNanoseconds() >= nextReconnectAttempt {
                     tryReconnect()
                 }
+                if let t = trailingLoss, !ready.first, monotonicNanoseconds() >= t.deadline {
+                    checkTrailingLoss()
+                }
+                flush()
             }
         } catch {
             logger.error("nlpush reader failed", metadata: ["subscription": "\(core.name)", "error": "\(error)"])
@@ -65,12 +90,14 @@ final class Reader {
     }
 
     private func finish(throwing error: (any Error)?) {
+        flush()
         finished = true
         core.continuation.finish(throwing: error)
     }
 
     /// Reads every datagram queued on the event socket (bounded, to keep checking
-    /// for the stop signal), one recvmsg() per datagram.
+    /// for the stop signal), one recvmsg() per datagram. What it decodes is handed
+    /// to the stream in batches, by the caller's ``flush()`` or when a batch is full.
     private func readAvailable() throws(NetlinkPushError) {
         for _ in 0..<256 {
             if finished || core.isStopping { return }
@@ -157,7 +184,7 @@ final class Reader {
             return false
         }
         tracker.delivered(e.seq)
-        notice(.event(e), reserved: true)
+        enqueue(.event(e), bytes: e.payload.count)
         return true
     }
 
@@ -166,9 +193,26 @@ final class Reader {
         notice(.lost(range))
     }
 
-    private func notice(_ item: SubscriptionItem, reserved: Bool = false) {
-        if !reserved { core.reserveNotice() }
-        if case .terminated = core.continuation.yield(item) { finished = true }
+    private func notice(_ item: SubscriptionItem) {
+        core.reserveNotice()
+        enqueue(item, bytes: 0)
+    }
+
+    private func enqueue(_ item: SubscriptionItem, bytes: Int) {
+        batch.items.append(item)
+        batch.bytes += bytes
+        if batch.items.count >= Reader.maxBatchItems || batch.bytes >= Reader.maxBatchBytes { flush() }
+    }
+
+    /// Hands the pending items to the consumer: one stream element, so one task
+    /// resumption, per batch.
+    func flush() {
+        guard !batch.items.isEmpty else { return }
+        let full = batch
+        batch = ItemBatch()
+        batch.items.reserveCapacity(min(full.items.count * 2, Reader.maxBatchItems))
+        if finished { return }
+        if case .terminated = core.continuation.yield(full) { finished = true }
     }
 
     // MARK: recovery
@@ -186,7 +230,13 @@ final class Reader {
         }
         overflowed = false
         guard core.options.recovery else {
-            if let revealed { handleLiveWithoutRecovery(revealed) }
+            if let revealed {
+                handleLiveWithoutRecovery(revealed)
+            } else {
+                // Events were dropped (overrun, full buffer): a later event will reveal
+                // the gap; if none comes, checkTrailingLoss() reports it.
+                trailingLoss = (monotonicNanoseconds() + Reader.trailingLossGraceNs, nil)
+            }
             return
         }
         guard let last = tracker.last else {
@@ -230,6 +280,37 @@ final class Reader {
                 "nlpush recovered events from the replay ring",
                 metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "\(reason)"])
             notice(.recovered(count: replayed))
+        }
+    }
+
+    /// Without recovery, after events were dropped and the socket has stayed quiet: asks
+    /// the kernel for the last sequence number published. What lies between the last
+    /// event accounted for and it is reported lost once it stayed the same for a whole
+    /// grace period (a published event reaches the socket within microseconds; anything
+    /// newer arriving later is delivered normally).
+    private func checkTrailingLoss() {
+        guard let t = trailingLoss, let fam = family else {
+            trailingLoss = nil
+            return
+        }
+        var published: UInt64?
+        do throws(NetlinkPushError) {
+            try core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+                let s = try MessageDecoder.stats(g)
+                published = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+            }
+        } catch {
+            logger.debug("nlpush: stats for the loss check failed", metadata: ["error": "\(error)"])
+        }
+        guard let published, let last = tracker.last, published > last else {
+            trailingLoss = nil  // nothing missing (or cannot tell: the next event will)
+            return
+        }
+        if t.horizon == published {
+            if let range = tracker.declareLost(before: published + 1) { lost(range) }
+            trailingLoss = nil
+        } else {
+            trailingLoss = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published)
         }
     }
 

@@ -22,7 +22,7 @@ public final class Subscription: Sendable {
     let core: SubscriptionCore
     private let lifetime: SubscriptionLifetime
 
-    init(core: SubscriptionCore, stream: AsyncThrowingStream<SubscriptionItem, any Error>) {
+    init(core: SubscriptionCore, stream: AsyncThrowingStream<ItemBatch, any Error>) {
         self.core = core
         name = core.name
         portID = core.control.portID
@@ -61,13 +61,15 @@ public final class Subscription: Sendable {
     /// The async sequence of a subscription's items.
     ///
     /// It is backed by an `AsyncThrowingStream` whose size the library bounds itself
-    /// (see ``SubscriptionOptions/bufferCapacity``). It throws only when the event
-    /// socket fails beyond recovery.
+    /// (see ``SubscriptionOptions/bufferCapacity``). The reader thread hands items over
+    /// in batches (everything one wake-up read from the socket), so a busy subscription
+    /// costs one task resumption per batch rather than per event. It throws only when
+    /// the event socket fails beyond recovery.
     public struct Events: AsyncSequence, Sendable {
         /// Items of the subscription.
         public typealias Element = SubscriptionItem
 
-        let stream: AsyncThrowingStream<SubscriptionItem, any Error>
+        let stream: AsyncThrowingStream<ItemBatch, any Error>
         let core: SubscriptionCore
         let lifetime: SubscriptionLifetime
 
@@ -79,18 +81,48 @@ public final class Subscription: Sendable {
 
         /// Iterator of ``Subscription/Events``.
         public struct AsyncIterator: AsyncIteratorProtocol {
-            var base: AsyncThrowingStream<SubscriptionItem, any Error>.AsyncIterator
+            var base: AsyncThrowingStream<ItemBatch, any Error>.AsyncIterator
             let core: SubscriptionCore
             let lifetime: SubscriptionLifetime
+            var batch = ItemBatch()
+            var index = 0
+
+            init(
+                base: AsyncThrowingStream<ItemBatch, any Error>.AsyncIterator, core: SubscriptionCore,
+                lifetime: SubscriptionLifetime
+            ) {
+                self.base = base
+                self.core = core
+                self.lifetime = lifetime
+            }
 
             /// The next item, or nil once the subscription stopped.
             public mutating func next() async throws -> SubscriptionItem? {
-                let item = try await base.next()
-                if let item { core.consumed(item) }
-                return item
+                if index < batch.items.count {
+                    defer { index += 1 }
+                    return batch.items[index]
+                }
+                if !batch.items.isEmpty {
+                    // The whole previous batch left the buffer: give its room back.
+                    core.consumed(items: batch.items.count, bytes: batch.bytes)
+                    batch = ItemBatch()
+                }
+                index = 0
+                guard let next = try await base.next() else { return nil }
+                batch = next
+                guard !batch.items.isEmpty else { return nil }
+                index = 1
+                return batch.items[0]
             }
         }
     }
+}
+
+/// Items the reader thread hands to the consumer in one stream element, with the
+/// payload bytes they hold (for the buffer accounting).
+struct ItemBatch: Sendable {
+    var items: [SubscriptionItem] = []
+    var bytes = 0
 }
 
 /// Stops the subscription when the last user-visible handle (the Subscription or a
@@ -117,12 +149,12 @@ final class SubscriptionCore: Sendable {
     let logger: Logger
     let control: ControlConnection
     let wake: EventFD
-    let continuation: AsyncThrowingStream<SubscriptionItem, any Error>.Continuation
+    let continuation: AsyncThrowingStream<ItemBatch, any Error>.Continuation
     let shared: Locked<Shared>
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
-        family: FamilyInfo, continuation: AsyncThrowingStream<SubscriptionItem, any Error>.Continuation
+        family: FamilyInfo, continuation: AsyncThrowingStream<ItemBatch, any Error>.Continuation
     ) {
         self.name = name
         self.options = options
@@ -179,12 +211,11 @@ final class SubscriptionCore: Sendable {
         shared.withLock { $0.buffered += 1 }
     }
 
-    /// Consumer side: an item left the buffer. Wakes the reader when a full buffer got
-    /// half empty.
-    func consumed(_ item: SubscriptionItem) {
-        let bytes = item.event?.payload.count ?? 0
+    /// Consumer side: a batch of items left the buffer. Wakes the reader when a full
+    /// buffer got half empty.
+    func consumed(items: Int, bytes: Int) {
         shared.withLock { s in
-            s.buffered -= 1
+            s.buffered -= items
             s.bufferedBytes -= bytes
             if s.waitingForSpace && s.buffered <= options.bufferCapacity / 2 {
                 s.waitingForSpace = false

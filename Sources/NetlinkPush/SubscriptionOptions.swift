@@ -28,8 +28,9 @@ public struct SubscriptionOptions: Sendable, Hashable {
 
     /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
     /// full stream buffer. Default `true`. When `false`, a gap is reported as
-    /// ``SubscriptionItem/lost(_:)`` when the next event reveals it: events lost at the
-    /// very end of a burst are reported only once another event arrives.
+    /// ``SubscriptionItem/lost(_:)`` when the next event reveals it; events dropped at
+    /// the very end of a burst, with no event after them, are reported once the socket
+    /// stayed quiet for about 100 ms and the kernel's statistics confirm them published.
     public var recovery: Bool
 
     /// Follow module unloads and reloads: yield ``SubscriptionItem/disconnected``, wait

@@ -76,34 +76,59 @@ enum Proto {
 // MARK: - Reading
 
 /// A bounds-checked view over received bytes.
+///
+/// The checked readers are inlined (they are the receive path's inner loop); the
+/// error, with its formatted reason, is built out of line only when a check fails.
 struct ByteView {
     let base: UnsafeRawBufferPointer
 
-    var count: Int { base.count }
+    @inline(__always) var count: Int { base.count }
 
-    func u16(_ off: Int) throws(NetlinkPushError) -> UInt16 {
-        guard off >= 0, off + 2 <= base.count else { throw .malformed(reason: "read past end at offset \(off)") }
-        return base.loadUnaligned(fromByteOffset: off, as: UInt16.self)
+    @inline(__always) func u16(_ off: Int) throws(NetlinkPushError) -> UInt16 {
+        guard off >= 0, off &+ 2 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
     }
-    func u32(_ off: Int) throws(NetlinkPushError) -> UInt32 {
-        guard off >= 0, off + 4 <= base.count else { throw .malformed(reason: "read past end at offset \(off)") }
-        return base.loadUnaligned(fromByteOffset: off, as: UInt32.self)
+    @inline(__always) func u32(_ off: Int) throws(NetlinkPushError) -> UInt32 {
+        guard off >= 0, off &+ 4 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
     }
-    func u64(_ off: Int) throws(NetlinkPushError) -> UInt64 {
-        guard off >= 0, off + 8 <= base.count else { throw .malformed(reason: "read past end at offset \(off)") }
-        return base.loadUnaligned(fromByteOffset: off, as: UInt64.self)
+    @inline(__always) func u64(_ off: Int) throws(NetlinkPushError) -> UInt64 {
+        guard off >= 0, off &+ 8 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
     }
-    func u8(_ off: Int) throws(NetlinkPushError) -> UInt8 {
-        guard off >= 0, off < base.count else { throw .malformed(reason: "read past end at offset \(off)") }
-        return base[off]
+    @inline(__always) func u8(_ off: Int) throws(NetlinkPushError) -> UInt8 {
+        guard off >= 0, off < base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
     }
-    func slice(_ off: Int, _ len: Int) throws(NetlinkPushError) -> ByteView {
-        guard off >= 0, len >= 0, off + len <= base.count else {
-            throw .malformed(reason: "range \(off)..<\(off + len) outside \(base.count) bytes")
-        }
-        return ByteView(base: UnsafeRawBufferPointer(rebasing: base[off..<(off + len)]))
+    @inline(__always) func slice(_ off: Int, _ len: Int) throws(NetlinkPushError) -> ByteView {
+        guard off >= 0, len >= 0, off &+ len <= base.count else { throw ByteView.outside(off, len, base.count) }
+        return sliceUnchecked(off, len)
     }
-    var bytes: [UInt8] { Array(base) }
+
+    /// A read the caller has bounds-checked already (`off + size <= count`).
+    @inline(__always) func loadUnchecked<T: FixedWidthInteger>(_ off: Int) -> T {
+        assert(off >= 0 && off + MemoryLayout<T>.size <= base.count)
+        // off + size <= count, so count > 0 and the buffer has a base address.
+        return base.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: off, as: T.self)
+    }
+    /// A sub-view the caller has bounds-checked already.
+    @inline(__always) func sliceUnchecked(_ off: Int, _ len: Int) -> ByteView {
+        assert(off >= 0 && len >= 0 && off + len <= base.count)
+        guard let p = base.baseAddress else { return self }
+        return ByteView(base: UnsafeRawBufferPointer(start: p + off, count: len))
+    }
+
+    /// A copy of the bytes. (Array(UnsafeBufferPointer<UInt8>) is the specialized
+    /// copy: one allocation and a memcpy; unsafeUninitializedCapacity measured twice
+    /// its instructions, in a generic metadata lookup.)
+    var bytes: [UInt8] { Array(base.assumingMemoryBound(to: UInt8.self)) }
+
+    @inline(never) static func pastEnd(_ off: Int) -> NetlinkPushError {
+        .malformed(reason: "read past end at offset \(off)")
+    }
+    @inline(never) static func outside(_ off: Int, _ len: Int, _ count: Int) -> NetlinkPushError {
+        .malformed(reason: "range \(off)..<\(off + len) outside \(count) bytes")
+    }
 }
 
 /// One netlink message inside a receive buffer.
@@ -124,28 +149,32 @@ struct NetlinkMessageIterator {
 
     init(_ buffer: UnsafeRawBufferPointer) { view = ByteView(base: buffer) }
 
-    mutating func next() throws(NetlinkPushError) -> NetlinkMessage? {
+    @inline(__always) mutating func next() throws(NetlinkPushError) -> NetlinkMessage? {
         let remaining = view.count - offset
         if remaining <= 0 { return nil }
         guard remaining >= NL.headerSize else {
             throw .malformed(reason: "truncated netlink header: \(remaining) bytes, need \(NL.headerSize)")
         }
-        let len = Int(try view.u32(offset))
-        guard len >= NL.headerSize else {
-            throw .malformed(reason: "netlink message length \(len) is shorter than its header")
-        }
-        guard len <= remaining else {
-            throw .malformed(reason: "netlink message length \(len) overruns the \(remaining) bytes received")
-        }
+        // remaining >= 16: the header reads below are in bounds.
+        let len = Int(view.loadUnchecked(offset) as UInt32)
+        guard len >= NL.headerSize else { throw NetlinkMessageIterator.short(len) }
+        guard len <= remaining else { throw NetlinkMessageIterator.overrun(len, remaining) }
         let msg = NetlinkMessage(
-            length: UInt32(len),
-            type: try view.u16(offset + 4),
-            flags: try view.u16(offset + 6),
-            seq: try view.u32(offset + 8),
-            portID: try view.u32(offset + 12),
-            payload: try view.slice(offset + NL.headerSize, len - NL.headerSize))
+            length: UInt32(truncatingIfNeeded: len),
+            type: view.loadUnchecked(offset + 4),
+            flags: view.loadUnchecked(offset + 6),
+            seq: view.loadUnchecked(offset + 8),
+            portID: view.loadUnchecked(offset + 12),
+            payload: view.sliceUnchecked(offset + NL.headerSize, len - NL.headerSize))
         offset += min(NL.align(len), remaining)
         return msg
+    }
+
+    @inline(never) static func short(_ len: Int) -> NetlinkPushError {
+        .malformed(reason: "netlink message length \(len) is shorter than its header")
+    }
+    @inline(never) static func overrun(_ len: Int, _ remaining: Int) -> NetlinkPushError {
+        .malformed(reason: "netlink message length \(len) overruns the \(remaining) bytes received")
     }
 }
 
@@ -155,19 +184,22 @@ struct Attribute {
     var nested: Bool
     var value: ByteView
 
-    func u64(_ name: String) throws(NetlinkPushError) -> UInt64 {
-        guard value.count == 8 else { throw .malformed(reason: "\(name) attribute is \(value.count) bytes, must be 8") }
-        return try value.u64(0)
+    @inline(__always) func u64(_ name: @autoclosure () -> String) throws(NetlinkPushError) -> UInt64 {
+        guard value.count == 8 else { throw Attribute.wrongSize(name(), value.count, 8) }
+        return value.loadUnchecked(0)
     }
-    func u32(_ name: String) throws(NetlinkPushError) -> UInt32 {
-        guard value.count == 4 else { throw .malformed(reason: "\(name) attribute is \(value.count) bytes, must be 4") }
-        return try value.u32(0)
+    @inline(__always) func u32(_ name: @autoclosure () -> String) throws(NetlinkPushError) -> UInt32 {
+        guard value.count == 4 else { throw Attribute.wrongSize(name(), value.count, 4) }
+        return value.loadUnchecked(0)
     }
-    func u16(_ name: String) throws(NetlinkPushError) -> UInt16 {
-        guard value.count == 2 else { throw .malformed(reason: "\(name) attribute is \(value.count) bytes, must be 2") }
-        return try value.u16(0)
+    @inline(__always) func u16(_ name: @autoclosure () -> String) throws(NetlinkPushError) -> UInt16 {
+        guard value.count == 2 else { throw Attribute.wrongSize(name(), value.count, 2) }
+        return value.loadUnchecked(0)
     }
-    func s32(_ name: String) throws(NetlinkPushError) -> Int32 { Int32(bitPattern: try u32(name)) }
+    @inline(never) static func wrongSize(_ name: String, _ count: Int, _ want: Int) -> NetlinkPushError {
+        .malformed(reason: "\(name) attribute is \(count) bytes, must be \(want)")
+    }
+    func s32(_ name: @autoclosure () -> String) throws(NetlinkPushError) -> Int32 { Int32(bitPattern: try u32(name())) }
     /// A NUL-terminated (or unterminated) string, decoded as UTF-8 with repair.
     func string() -> String {
         var end = value.count
@@ -183,25 +215,28 @@ struct AttributeIterator {
 
     init(_ view: ByteView) { self.view = view }
 
-    mutating func next() throws(NetlinkPushError) -> Attribute? {
+    @inline(__always) mutating func next() throws(NetlinkPushError) -> Attribute? {
         let remaining = view.count - offset
         if remaining <= 0 { return nil }
         guard remaining >= NL.attrHeaderSize else {
             throw .malformed(reason: "truncated attribute header: \(remaining) bytes left")
         }
-        let len = Int(try view.u16(offset))
-        let rawType = try view.u16(offset + 2)
-        guard len >= NL.attrHeaderSize else {
-            throw .malformed(reason: "attribute \(rawType & NL.nlaTypeMask) has length \(len) < 4")
-        }
-        guard len <= remaining else {
-            throw .malformed(reason: "attribute \(rawType & NL.nlaTypeMask) length \(len) overruns the \(remaining) bytes left")
+        // remaining >= 4: the header reads are in bounds.
+        let len = Int(view.loadUnchecked(offset) as UInt16)
+        let rawType: UInt16 = view.loadUnchecked(offset + 2)
+        guard len >= NL.attrHeaderSize, len <= remaining else {
+            throw AttributeIterator.badLength(rawType & NL.nlaTypeMask, len, remaining)
         }
         let attr = Attribute(
             type: rawType & NL.nlaTypeMask, nested: rawType & 0x8000 != 0,
-            value: try view.slice(offset + NL.attrHeaderSize, len - NL.attrHeaderSize))
+            value: view.sliceUnchecked(offset + NL.attrHeaderSize, len - NL.attrHeaderSize))
         offset += min(NL.align(len), remaining)
         return attr
+    }
+
+    @inline(never) static func badLength(_ type: UInt16, _ len: Int, _ remaining: Int) -> NetlinkPushError {
+        if len < NL.attrHeaderSize { return .malformed(reason: "attribute \(type) has length \(len) < 4") }
+        return .malformed(reason: "attribute \(type) length \(len) overruns the \(remaining) bytes left")
     }
 }
 

@@ -43,6 +43,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Do not replay lost events (measure raw loss).")
     var noRecovery = false
 
+    @Flag(help: "Also check every payload against nlpush_test's pattern (--producer test only; costs consumer time).")
+    var verify = false
+
     @Option(help: "Give up waiting for the events after this many seconds.")
     var timeout = 120.0
 
@@ -50,6 +53,7 @@ struct Bench: AsyncParsableCommand {
         guard size.value <= 61440 else { throw ValidationError("--size must be at most 61440 bytes") }
         guard (1...1024).contains(subscribers) else { throw ValidationError("--subscribers must be 1...1024") }
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+        if verify && producer != .test { throw ValidationError("--verify needs --producer test") }
     }
 
     func run() async throws {
@@ -61,7 +65,7 @@ struct Bench: AsyncParsableCommand {
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
             let config = Consumer(
-                json: false, quiet: true, ack: ack, count: UInt64(count), preview: 0, verify: producer == .test)
+                json: false, quiet: true, ack: ack, count: UInt64(count), preview: 0, verify: verify)
             let started = monotonicNow()
             let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
                 let t0 = monotonicNow()
@@ -113,7 +117,7 @@ struct Bench: AsyncParsableCommand {
             j.add("missing", missing)
             j.add("recovered", recovered)
             j.add("corrupt", corrupt)
-            j.add("seconds", seconds)
+            j.add("seconds", seconds, decimals: 6)
             j.add("events_per_second", perSub)
             j.add("deliveries_per_second", Double(received) / seconds)
             j.add("produce_ns", produceNs)

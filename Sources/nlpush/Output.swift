@@ -60,9 +60,9 @@ struct JSONLine {
         s += String(v)
     }
 
-    mutating func add(_ k: String, _ v: Double) {
+    mutating func add(_ k: String, _ v: Double, decimals: Int = 3) {
         key(k)
-        s += v.isFinite ? String(format: "%.3f", v) : "null"
+        s += v.isFinite ? String(format: "%.\(decimals)f", v) : "null"
     }
 
     mutating func add(_ k: String, _ v: Bool) {

@@ -185,6 +185,28 @@ struct VMTests {
         sub.cancel()
     }
 
+    @Test("without recovery, events dropped at the end of a burst are still reported lost")
+    func trailingLossWithoutRecovery() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(
+            name: "no-recovery", options: .init(bufferCapacity: 256, recovery: false))
+        let first = try channel.stats().nextSeq, last = first + 1999
+        #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
+        try await Task.sleep(nanoseconds: 200_000_000)
+        // The buffer took the first 256 events and the rest was skipped; no event follows
+        // the burst, so only the quiet-socket check can report the tail.
+        let got = try await collect(sub.events, timeout: 120, "trailing loss") {
+            max($0.events.last?.seq ?? 0, $0.lost.last?.upperBound ?? 0) >= last
+        }
+        let delivered = got.events.filter { $0.seq >= first }
+        #expect(delivered.count >= 256)
+        #expect(delivered.map(\.seq) == Array(first..<(first + UInt64(delivered.count))))
+        #expect(got.lost == [(first + UInt64(delivered.count))...last])
+        #expect(got.recovered == 0)
+        sub.cancel()
+    }
+
     @Test("events the ring no longer holds are reported as an explicit lost range")
     func explicitLostRange() async throws {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")

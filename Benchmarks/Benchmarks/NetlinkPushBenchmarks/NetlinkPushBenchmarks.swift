@@ -6,10 +6,12 @@
 // Every iteration decodes 1,000 messages (scalingFactor .kilo): the wall clock
 // of one iteration in microseconds is the cost of one message in nanoseconds.
 //
-// Encoding is not measured: the library has no public encoder (acks are encoded
-// internally by ControlRequest); see BENCHMARKS.md.
+// Encoding: what the library encodes per event is the NLPUSH_CMD_ACK it sends
+// (Subscription.ack), built with libnl exactly as the library builds it, through
+// the @_spi(Benchmarks) entry point BenchmarkSupport.encodeAck (encode + free,
+// no send).
 import Benchmark
-import NetlinkPush
+@_spi(Benchmarks) import NetlinkPush
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +68,22 @@ let benchmarks: @Sendable () -> Void = {
                 i += 1
                 if i == msgs.count { i = 0 }
             }
+        }
+    }
+
+    Benchmark("ack encode (libnl), plain ack") { benchmark in
+        var seq: UInt64 = 1
+        for _ in benchmark.scaledIterations {
+            blackHole(try BenchmarkSupport.encodeAck(seq: seq))
+            seq &+= 1
+        }
+    }
+    let reply = [UInt8](repeating: 0x5a, count: 64)
+    Benchmark("ack encode (libnl), status + 64 B reply") { benchmark in
+        var seq: UInt64 = 1
+        for _ in benchmark.scaledIterations {
+            blackHole(try BenchmarkSupport.encodeAck(seq: seq, status: 0, reply: reply))
+            seq &+= 1
         }
     }
 }

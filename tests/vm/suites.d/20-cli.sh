@@ -106,7 +106,7 @@ check "every subscription of both processes received the 10,000 events, intact, 
 "$cli" bench --count 2000 --size 64 --subscribers 2 --json >"$T/bench.json" 2>&1
 check "bench (EMIT producer) receives 2 x 2000 events without loss" \
 	grep -q '"received":4000,"lost":0,"missing":0' "$T/bench.json"
-"$cli" bench --count 2000 --size 1k --producer test --ack --json >"$T/bench2.json" 2>&1
+"$cli" bench --count 2000 --size 1k --producer test --ack --verify --json >"$T/bench2.json" 2>&1
 check "bench (nlpush_test producer, with ack) receives 2000 intact events" \
 	grep -q '"received":2000,"lost":0,"missing":0,"recovered":[0-9]*,"corrupt":0' "$T/bench2.json"
 "$cli" bench --count 500 --size 16k --subscribers 2 >"$T/bench.txt" 2>&1
@@ -141,6 +141,28 @@ wait_subscribers $((base + 1))
 "$cli" emit --wait-reply --payload x --json >"$T/e3.json"
 check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
 wait $r
+"$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
+r=$!
+wait_subscribers $((base + 1))
+"$cli" emit --wait-reply --payload x --json >"$T/e4.json"
+check "respond --status --reply answers in process" \
+	[ "$(field "$T/e4.json" reply status)/$(field "$T/e4.json" reply payload)" = "7/$(printf OK | base64)" ]
+wait $r
+"$cli" respond --echo --count 1 >/dev/null 2>&1 &
+r=$!
+wait_subscribers $((base + 1))
+echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
+req=$(cat /sys/kernel/debug/nlpush_test/request)
+# the 4-byte request payload is nlpush_test's pattern: 4 consecutive byte values (mod 251)
+echoed_pattern() {
+	local h
+	h=$(sed -n 's/^status=0 reply=\([0-9a-f]\{8\}\) .*/\1/p' <<<"$1")
+	[ -n "$h" ] && [ $(((0x${h:2:2} - 0x${h:0:2} + 251) % 251)) = 1 ] &&
+		[ $(((0x${h:6:2} - 0x${h:4:2} + 251) % 251)) = 1 ]
+}
+check "respond --echo answers nlpush_request() with the request payload ($req)" echoed_pattern "$req"
+wait $r
+expect_rc "respond without a way to answer exits 64" 64 "$cli" respond
 
 # --- emit, stats, subscribers
 "$cli" emit --count 7 --size 1k --type 5 --json >"$T/emit.json"
