@@ -71,10 +71,6 @@ mkdir -p "$WORK"
 
 if [ "${NLPUSH_SKIP_SETUP:-0}" != 1 ]; then
 	bash scripts/setup.sh all >"$WORK/setup.log" 2>&1 || { tail -n 20 "$WORK/setup.log"; die "scripts/setup.sh failed"; }
-	for p in valgrind; do
-		dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'ok installed' ||
-			{ say "apt-get install $p"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null; }
-	done
 fi
 
 # shellcheck source=scripts/kernels.sh

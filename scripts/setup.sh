@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install everything nlpush needs on a Debian 12 (bookworm) machine, idempotently.
-#   scripts/setup.sh [host|vm|all]
+#   scripts/setup.sh [host|vm|bench|all]
 #     host: build deps for the Swift package and the C selftest (libnl, pkg-config)
 #     vm:   kernels of the test matrix (6.1 bookworm, 6.12 bookworm-backports),
 #           their headers, sparse, qemu and virtme-ng
+#     bench: valgrind (bench/callgrind.sh); all = host + vm + bench
 set -euo pipefail
 what=${1:-all}
 SUDO=""
@@ -73,10 +74,15 @@ setup_vm() {
 	fi
 }
 
+setup_bench() {
+	need_pkgs valgrind
+}
+
 case "$what" in
 host) setup_host ;;
 vm) setup_vm ;;
-all) setup_host; setup_vm ;;
-*) echo "usage: $0 [host|vm|all]" >&2; exit 2 ;;
+bench) setup_bench ;;
+all) setup_host; setup_vm; setup_bench ;;
+*) echo "usage: $0 [host|vm|bench|all]" >&2; exit 2 ;;
 esac
 say "done ($what)"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Run every test nlpush has: the spec check and the Swift host tests, then the
-# VM suites (C selftest, Swift VM tests) on each kernel of the matrix.
+# Run every test nlpush has: the spec check and the Swift host tests, the VM
+# suites (C selftest, Swift VM tests, CLI) on each kernel of the matrix, and
+# the benchmark smoke run (scripts/bench.sh --smoke, checked by
+# bench/check-smoke.py: every benchmark runs, no timing thresholds).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero on any
 # failure.
 #   scripts/test.sh            everything
 #   scripts/test.sh host       host tests only
 #   scripts/test.sh vm         VM suites only
+#   scripts/test.sh bench      benchmark smoke run only
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -56,6 +59,20 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	bash scripts/vm-test.sh || failed+=(vm)
 fi
 
+if [ "$what" = all ] || [ "$what" = bench ]; then
+	say "benchmark smoke run (scripts/bench.sh --smoke; full suite: scripts/bench.sh)"
+	mkdir -p build
+	rm -f build/bench-smoke-check.log
+	if bash scripts/bench.sh --smoke; then
+		python3 bench/check-smoke.py build/bench-smoke | tee build/bench-smoke-check.log
+		[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(bench-smoke)
+	else
+		python3 bench/check-smoke.py build/bench-smoke >build/bench-smoke-check.log 2>&1
+		grep -v '^ok' build/bench-smoke-check.log
+		failed+=(bench-smoke)
+	fi
+fi
+
 # One closing line over every runner: "N passed, N failed, N skipped".
 totals() {
 	python3 - "$@" <<'PY'
@@ -83,8 +100,12 @@ PY
 
 echo
 logs=()
-[ "$what" = vm ] || logs+=(build/check-spec.log build/swift-host-test.log)
-[ "$what" = host ] || logs+=(build/vm-*/results)
+case "$what" in
+all) logs+=(build/check-spec.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
+host) logs+=(build/check-spec.log build/swift-host-test.log) ;;
+vm) logs+=(build/vm-*/results) ;;
+bench) logs+=(build/bench-smoke-check.log) ;;
+esac
 if [ ${#failed[@]} -eq 0 ]; then
 	echo "nlpush: every step passed"
 else
