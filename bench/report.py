@@ -176,7 +176,8 @@ for size in sorted({p["size"] for p in publish}):
 req = sect("requests")
 RESP_NAMES = {"c_raw": "C raw (`nlpush_cat --respond`)",
               "c_libnl": "C libnl (`nlpush_libnl_listen --respond`)",
-              "swift_monitor_ack": "Swift CLI, in process (`nlpush monitor --ack`)",
+              "swift_respond": "Swift CLI, in process (`nlpush respond --reply ok`)",
+              "swift_monitor_ack": "Swift CLI, in process (`nlpush monitor --ack`, empty reply)",
               "swift_exec": "Swift CLI, `nlpush respond --exec cat` (a process per request)"}
 req_rows = [[RESP_NAMES.get(r["responder"], r["responder"]), f"{r['answered']:,} / {r['requests']:,}",
              fmt_us(r["latency_p50_ns"]), fmt_us(r["latency_p99_ns"]), fmt_us(r["latency_max_ns"]),
@@ -216,8 +217,19 @@ for size in sorted({s["size"] for s in scal if s["axis"] == "size"}):
 
 mem = (sect("memory") or [None])[0]
 ring = sect("ring")
+# What RING_BYTES counts: the module charges each event its kmalloc size
+# (ring_charge "kmalloc"); records without ring_charge are from before, when
+# it counted payload + 32 bytes and the kmalloc estimate was up to twice that.
+def ring_charge(r):
+    return "kmalloc sizes" if r.get("ring_charge") == "kmalloc" else "payload + 32"
+
+
+ring_charges = {ring_charge(r) for r in ring}
+ring_bytes_label = f"RING_BYTES ({ring_charges.pop()})" if len(ring_charges) == 1 else "RING_BYTES"
 ring_rows = [[f"{r['size']:,} B", f"{r['published']:,}", f"{r['ring_events']:,}", r["limited_by"],
-              f"{r['ring_bytes'] / 1048576:.2f} MiB", f"{r['kmalloc_bytes_estimate'] / 1048576:.2f} MiB",
+              f"{r['ring_bytes'] / 1048576:.2f} MiB"
+              + ("" if ring_bytes_label != "RING_BYTES" else f" ({ring_charge(r)})"),
+              f"{r['kmalloc_bytes_estimate'] / 1048576:.2f} MiB",
               f"{r['memfree_drop_kb'] / 1024:.2f} MiB"] for r in ring]
 
 # ------------------------------------------------------------ host
@@ -355,7 +367,7 @@ if mem:
         f"{(mem['rss_end_kb'] - mem['rss_after_first_chunk_kb']) / 1024:.1f} MiB.")
 else:
     blocks["memory"] = "_not measured_"
-blocks["ring"] = table(["payload", "published", "events held", "limit hit", "RING_BYTES", "kmalloc estimate",
+blocks["ring"] = table(["payload", "published", "events held", "limit hit", ring_bytes_label, "kmalloc estimate",
                         "MemFree drop"], ring_rows) if ring_rows else "_not measured_"
 blocks["callgrind"] = table(["payload", "Swift `Event(decoding:)`", "C libnl `genlmsg_parse`",
                              "C libnl + payload copy", "Swift / C", "Swift / C + copy", "same checksum"],

@@ -30,6 +30,8 @@ ap.add_argument("--ko", required=True)
 ap.add_argument("--nlpush", default="")
 ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--only", default="")
+ap.add_argument("--cells", default="",
+                help="throughput only these SIZExSUBS cells, e.g. 64x1,1024x4 (a quick look while profiling)")
 args = ap.parse_args()
 
 OUT = args.out
@@ -259,7 +261,10 @@ def section_ring():
     """Kernel memory of the replay ring at its limits. Modules reloaded before
     each fill, so the ring starts empty; no listeners, so only the ring
     allocates (MemFree and Slab deltas are approximate: the rest of the
-    system allocates too)."""
+    system allocates too). The module charges each entry its kmalloc size
+    (payload + 32-byte header, rounded up to the size class), so RING_BYTES
+    is the slab memory held and kmalloc_bytes_estimate, recomputed here from
+    the events held, should equal it."""
     say("ring: fill the replay ring to its limits")
     fills = ((64, 6000), (1024, 6000), (16384, 400), (61440, 100))
     if SMOKE:
@@ -279,6 +284,7 @@ def section_ring():
                ring_bytes=st.get("ring_bytes"), ring_max_events=st.get("ring_max_events"),
                ring_max_bytes=st.get("ring_max_bytes"),
                limited_by="events" if n == st.get("ring_max_events") else "bytes",
+               ring_charge="kmalloc",  # what RING_BYTES counts (older records: payload + 32)
                kmalloc_bytes_estimate=n * kmalloc_size(size + 32),
                memfree_drop_kb=m0["MemFree"] - m1["MemFree"],
                slab_delta_kb=m1["Slab"] - m0["Slab"],
@@ -325,6 +331,9 @@ def section_throughput():
              for size, count in sizes.items() for subs in (1, 4, 16)
              for producer in ("test", "emit") for consumer in CONSUMERS
              if not (consumer.endswith("_ack") and subs > 4)]  # ack cells: 1 and 4 subscribers
+    if args.cells:
+        want = {tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")}
+        cells = [c for c in cells if (c[0], c[2]) in want and c[3] == "test"]
     if SMOKE:
         reps = 1
         cells = [(64, 1000, 1, p, c) for p in ("test", "emit") for c in CONSUMERS]
@@ -355,7 +364,9 @@ def request_block(responder, n, size=64, timeout_ms=2000):
     else:
         if responder == "swift_exec":
             cmd = [NLPUSH, "respond", "--exec", "cat"]
-        else:  # swift_monitor_ack: the CLI's in-process responder (status 0, no payload)
+        elif responder == "swift_respond":  # in process, same answer as the C listeners
+            cmd = [NLPUSH, "respond", "--status", "0", "--reply", "ok", "--quiet"]
+        else:  # swift_monitor_ack: status 0, no payload
             cmd = [NLPUSH, "monitor", "--ack", "--quiet"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logfile(responder))
         # wait until it has subscribed (GET_STATS counts subscribers)
@@ -390,10 +401,11 @@ def pct(v, p):
 
 
 def section_requests():
-    plan = {"c_raw": 10000, "c_libnl": 5000, "swift_monitor_ack": 5000, "swift_exec": 100}
+    plan = {"c_raw": 10000, "c_libnl": 10000, "swift_respond": 10000, "swift_monitor_ack": 5000,
+            "swift_exec": 100}
     blocks = 2
     if SMOKE:
-        plan = {"c_raw": 100, "c_libnl": 100, "swift_monitor_ack": 50, "swift_exec": 3}
+        plan = {"c_raw": 100, "c_libnl": 100, "swift_respond": 100, "swift_monitor_ack": 50, "swift_exec": 3}
         blocks = 1
     if not NLPUSH:
         plan = {k: v for k, v in plan.items() if k.startswith("c_")}

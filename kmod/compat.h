@@ -8,7 +8,9 @@
 #define _NLPUSH_COMPAT_H
 
 #include <linux/netlink.h>
+#include <linux/slab.h>
 #include <linux/timer.h>
+#include <linux/version.h>
 #include <net/genetlink.h>
 
 /*
@@ -34,6 +36,23 @@
 #define nlpush_from_timer(var, t, field)	timer_container_of(var, t, field)
 #else
 #define nlpush_from_timer(var, t, field)	from_timer(var, t, field)
+#endif
+
+/*
+ * kmalloc_size_roundup() (6.1+) is a function, so no macro announces it and
+ * only the version tells. Before it, round up to a power of two: kmalloc()
+ * of a power of two takes exactly that much, so allocating and charging
+ * this size keeps the replay ring's accounting exact (only the 96- and
+ * 192-byte classes go unused).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0)
+#define nlpush_kmalloc_size_roundup(size)	kmalloc_size_roundup(size)
+#else
+#include <linux/log2.h>
+static inline size_t nlpush_kmalloc_size_roundup(size_t size)
+{
+	return roundup_pow_of_two(max_t(size_t, size, KMALLOC_MIN_SIZE));
+}
 #endif
 
 #endif /* _NLPUSH_COMPAT_H */

@@ -65,7 +65,7 @@ MODULE_PARM_DESC(ring_events,
 static unsigned int ring_bytes = 4 << 20;
 module_param(ring_bytes, uint, 0444);
 MODULE_PARM_DESC(ring_bytes,
-		 "Bytes kept for NLPUSH_CMD_REPLAY, payloads plus overhead (default 4 MiB, max 1 GiB)");
+		 "Bytes kept for NLPUSH_CMD_REPLAY, counted as allocated: payload plus header rounded up by kmalloc (default 4 MiB, max 1 GiB)");
 
 static bool unprivileged_listen;
 module_param(unprivileged_listen, bool, 0444);
@@ -79,6 +79,7 @@ struct nlpush_entry {
 	u32 type;
 	u32 flags;
 	u32 len;
+	u32 charge;	/* bytes allocated, added to ring_used */
 	u8 data[];
 };
 
@@ -123,7 +124,7 @@ static u32 nlpush_pending_count;
 static struct nlpush_entry **ring;	/* circular, ring_events slots */
 static u32 ring_head;			/* index of the oldest entry */
 static u32 ring_count;
-static u64 ring_used;			/* bytes charged to the ring */
+static u64 ring_used;			/* sum of the entries' charge */
 static struct {
 	u64 published;
 	u64 requests;
@@ -162,9 +163,17 @@ static struct genl_family nlpush_family;
 /* ---------------------------------------------------------------------- */
 /* Replay ring (nlpush_lock held)                                          */
 
+/*
+ * The memory an entry with @len payload bytes takes: header and payload
+ * rounded up to the kmalloc size class they come from (a 1 KiB event takes
+ * a 2 KiB object). The entry is allocated with exactly this size and
+ * ring_used counts it, so ring_bytes bounds the memory really held.
+ */
 static size_t nlpush_entry_charge(size_t len)
 {
-	return struct_size((struct nlpush_entry *)NULL, data, len);
+	size_t size = struct_size((struct nlpush_entry *)NULL, data, len);
+
+	return nlpush_kmalloc_size_roundup(size);
 }
 
 static struct nlpush_entry *ring_at(u32 i)
@@ -179,20 +188,18 @@ static void ring_drop_oldest(void)
 	ring[ring_head] = NULL;
 	ring_head = (ring_head + 1) % ring_events;
 	ring_count--;
-	ring_used -= nlpush_entry_charge(e->len);
+	ring_used -= e->charge;
 	kfree(e);
 }
 
 static void ring_add(struct nlpush_entry *e)
 {
-	size_t charge = nlpush_entry_charge(e->len);
-
 	while (ring_count &&
-	       (ring_count == ring_events || ring_used + charge > ring_bytes))
+	       (ring_count == ring_events || ring_used + e->charge > ring_bytes))
 		ring_drop_oldest();
 	ring[(ring_head + ring_count) % ring_events] = e;
 	ring_count++;
-	ring_used += charge;
+	ring_used += e->charge;
 }
 
 /* Index of the first entry with seq >= @seq (ring_count when none). */
@@ -304,6 +311,7 @@ static s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	struct sk_buff *skb = NULL;
 	struct nlattr *seq_attr = NULL, *ts_attr = NULL, *pl_attr = NULL;
 	unsigned long irqflags;
+	size_t charge;
 	void *hdr;
 	u64 seq, ts;
 
@@ -314,10 +322,12 @@ static s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	if (READ_ONCE(nlpush_shutting_down))
 		return -ESHUTDOWN;
 
-	if (ring_events && nlpush_entry_charge(len) <= ring_bytes) {
-		e = kmalloc(nlpush_entry_charge(len), gfp | __GFP_NOWARN);
+	charge = nlpush_entry_charge(len);
+	if (ring_events && charge <= ring_bytes) {
+		e = kmalloc(charge, gfp | __GFP_NOWARN);
 		if (!e)
 			goto nomem;
+		e->charge = charge;
 		e->type = type;
 		e->flags = flags;
 		e->len = len;

@@ -16,6 +16,8 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/genetlink.h>
 
@@ -61,6 +63,21 @@ static inline int cnl_count_attrs(const void *head, int len)
 	nla_for_each_attr(pos, (struct nlattr *)head, len, rem)
 		n++;
 	return rem == 0 ? n : -1;
+}
+
+/*
+ * recvmmsg(2): Glibc's module is built without _GNU_SOURCE, so neither struct
+ * mmsghdr nor recvmmsg() is importable. Same layout as struct mmsghdr; the
+ * raw syscall sets errno like the libc wrapper. No timeout (non-blocking use).
+ */
+struct cnl_mmsghdr {
+	struct msghdr msg_hdr;
+	unsigned int msg_len;
+};
+
+static inline int cnl_recvmmsg(int fd, struct cnl_mmsghdr *vec, unsigned int vlen, int flags)
+{
+	return (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, (void *)0);
 }
 
 /* Pointer + length of the message a struct nl_msg holds. */

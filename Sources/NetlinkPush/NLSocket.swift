@@ -277,6 +277,36 @@ final class NLSocket {
         }
     }
 
+    /// One recvmmsg(): up to `slots.count` datagrams in one syscall, non-blocking.
+    /// Returns how many slots were filled (read each with ``ReceiveSlots/result(_:)``),
+    /// or `.wouldBlock` / `.overrun` when the first datagram could not be read. An
+    /// error after the first datagram stays pending on the socket for the next call.
+    func receiveMany(into slots: ReceiveSlots) throws(NetlinkPushError) -> ReceiveManyResult {
+        guard sk != nil else { throw .closed }
+        while true {
+            slots.prepare()
+            let n = cnl_recvmmsg(fd, slots.headers, UInt32(slots.count), Int32(MSG_DONTWAIT))
+            if n > 0 { return .received(Int(n)) }
+            if n == 0 { return .wouldBlock }
+            let e = Glibc.errno
+            switch e {
+            case EINTR: continue
+            case EAGAIN: return .wouldBlock
+            case ENOBUFS: return .overrun
+            default: throw .socket(operation: .receive, errno: e, detail: "recvmmsg")
+            }
+        }
+    }
+
+    enum ReceiveManyResult {
+        /// This many slots hold a datagram.
+        case received(Int)
+        /// Nothing to read.
+        case wouldBlock
+        /// The receive queue overflowed: the kernel dropped messages for this socket.
+        case overrun
+    }
+
     /// Discards whatever is queued (stale answers) before libnl reads the socket.
     func drainPending() {
         var scratch = [UInt8](repeating: 0, count: 512)
@@ -286,6 +316,69 @@ final class NLSocket {
             if n < 0 && Glibc.errno == ENOBUFS { continue }
             if n < 0 { return }
         }
+    }
+}
+
+/// The buffers of ``NLSocket/receiveMany(into:)``: `count` slots of `slotSize` bytes
+/// each (a slot holds one datagram, so at least the largest message), with their
+/// `msghdr`s, set up once. Only touched pages become resident: small events use the
+/// first page of each slot.
+final class ReceiveSlots {
+    let count: Int
+    let slotSize: Int
+    fileprivate let headers: UnsafeMutablePointer<cnl_mmsghdr>
+    private let iovecs: UnsafeMutablePointer<iovec>
+    private let addresses: UnsafeMutablePointer<sockaddr_nl>
+    private let memory: UnsafeMutableRawPointer
+
+    init(count: Int, slotSize: Int) {
+        self.count = count
+        self.slotSize = slotSize
+        memory = .allocate(byteCount: count * slotSize, alignment: 16)
+        headers = .allocate(capacity: count)
+        headers.initialize(repeating: cnl_mmsghdr(), count: count)
+        iovecs = .allocate(capacity: count)
+        addresses = .allocate(capacity: count)
+        addresses.initialize(repeating: sockaddr_nl(), count: count)
+        for i in 0..<count {
+            (iovecs + i).initialize(to: iovec(iov_base: memory + i * slotSize, iov_len: slotSize))
+            headers[i].msg_hdr.msg_name = UnsafeMutableRawPointer(addresses + i)
+            headers[i].msg_hdr.msg_iov = iovecs + i
+            headers[i].msg_hdr.msg_iovlen = 1
+        }
+    }
+
+    deinit {
+        memory.deallocate()
+        headers.deallocate()
+        iovecs.deallocate()
+        addresses.deallocate()
+    }
+
+    /// Resets what the kernel writes back (address length, flags) before a call.
+    fileprivate func prepare() {
+        for i in 0..<count {
+            headers[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
+            headers[i].msg_hdr.msg_flags = 0
+        }
+    }
+
+    /// What slot `i` of the last call holds.
+    func result(_ i: Int) -> SlotResult {
+        let h = headers[i]
+        let len = Int(h.msg_len)
+        if h.msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 { return .truncated(len) }
+        if addresses[i].nl_pid != 0 { return .foreign }
+        return .data(UnsafeRawBufferPointer(start: memory + i * slotSize, count: min(len, slotSize)))
+    }
+
+    enum SlotResult {
+        /// One datagram (a batch of netlink messages).
+        case data(UnsafeRawBufferPointer)
+        /// The datagram did not fit the slot (MSG_TRUNC): bytes were lost.
+        case truncated(Int)
+        /// A datagram that did not come from the kernel (ignored).
+        case foreign
     }
 }
 

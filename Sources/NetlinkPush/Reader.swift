@@ -6,7 +6,7 @@ internal import Logging
 final class Reader {
     private let core: SubscriptionCore
     private let events: NLSocket
-    private let buffer: UnsafeMutableRawBufferPointer
+    private let slots: ReceiveSlots
     private var tracker: SequenceTracker
     private var family: FamilyInfo?
     /// The stream buffer filled up: live events are skipped until recovery.
@@ -35,10 +35,12 @@ final class Reader {
         self.events = events
         self.family = family
         tracker = SequenceTracker(last: baseline)
-        buffer = .allocate(byteCount: max(core.options.messageBufferSize, 64 * 1024 + 4096), alignment: 8)
+        slots = ReceiveSlots(
+            count: Reader.datagramsPerCall, slotSize: max(core.options.messageBufferSize, 64 * 1024 + 4096))
     }
 
-    deinit { buffer.deallocate() }
+    /// Datagrams one recvmmsg() reads at most.
+    static let datagramsPerCall = 16
 
     // MARK: main loop
 
@@ -95,25 +97,35 @@ final class Reader {
         core.continuation.finish(throwing: error)
     }
 
-    /// Reads every datagram queued on the event socket (bounded, to keep checking
-    /// for the stop signal), one recvmsg() per datagram. What it decodes is handed
-    /// to the stream in batches, by the caller's ``flush()`` or when a batch is full.
+    /// Reads what is queued on the event socket, up to 16 datagrams per recvmmsg()
+    /// and 256 per call (to keep checking for the stop signal). A short read means the
+    /// queue is empty: back to poll() without a recvmsg() that would only say EAGAIN.
+    /// What it decodes is handed to the stream in batches, by the caller's ``flush()``
+    /// or when a batch is full.
     private func readAvailable() throws(NetlinkPushError) {
-        for _ in 0..<256 {
+        for _ in 0..<(256 / Reader.datagramsPerCall) {
             if finished || core.isStopping { return }
-            switch try events.receive(into: buffer, blocking: false) {
+            switch try events.receiveMany(into: slots) {
             case .wouldBlock:
                 return
-            case .foreign:
-                continue
             case .overrun:
                 logger.warning("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
                 recover(revealedBy: nil, reason: "ENOBUFS")
-            case .truncated(let size):
-                logger.warning("nlpush message truncated", metadata: ["size": "\(size)"])
-                recover(revealedBy: nil, reason: "truncated message")
-            case .data(let n):
-                try handleBatch(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), receivedNs: monotonicNanoseconds())
+            case .received(let n):
+                let now = monotonicNanoseconds()
+                for i in 0..<n {
+                    if finished { return }
+                    switch slots.result(i) {
+                    case .foreign:
+                        continue
+                    case .truncated(let size):
+                        logger.warning("nlpush message truncated", metadata: ["size": "\(size)"])
+                        recover(revealedBy: nil, reason: "truncated message")
+                    case .data(let bytes):
+                        try handleBatch(bytes, receivedNs: now)
+                    }
+                }
+                if n < slots.count { return }
             }
         }
     }

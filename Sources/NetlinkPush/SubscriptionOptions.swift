@@ -22,8 +22,10 @@ public struct SubscriptionOptions: Sendable, Hashable {
     /// Upper bound of payload bytes held in the stream buffer. Default 64 MiB.
     public var bufferByteLimit: Int
 
-    /// Size of the user-space buffer each `recvmsg()` reads into, in bytes. At least
+    /// Size of the user-space buffer one datagram is read into, in bytes. At least
     /// 64 KiB + 4 KiB (a replay dump message can carry a 60 KiB event). Default 128 KiB.
+    /// The reader thread reads up to 16 datagrams per `recvmmsg()`, into 16 such
+    /// buffers (address space; only the pages events actually fill become resident).
     public var messageBufferSize: Int
 
     /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a

@@ -20,13 +20,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 
-static struct nla_policy policy[NLPUSH_A_MAX + 1] = {
-	[NLPUSH_A_SEQ] = { .type = NLA_U64 },
-	[NLPUSH_A_TIMESTAMP_NS] = { .type = NLA_U64 },
-	[NLPUSH_A_TYPE] = { .type = NLA_U32 },
-	[NLPUSH_A_FLAGS] = { .type = NLA_U32 },
-	[NLPUSH_A_PAYLOAD] = { .type = NLA_UNSPEC, .maxlen = NLPUSH_PAYLOAD_MAX },
-};
+#include "nlb_libnl.h"
 
 struct event {
 	uint64_t seq, ts;
@@ -42,7 +36,7 @@ __attribute__((noinline)) static int decode_one(struct nlmsghdr *nlh,
 {
 	struct nlattr *tb[NLPUSH_A_MAX + 1];
 
-	if (genlmsg_parse(nlh, 0, tb, NLPUSH_A_MAX, policy) < 0)
+	if (genlmsg_parse(nlh, 0, tb, NLPUSH_A_MAX, nlb_event_policy) < 0)
 		return -1;
 	if (!tb[NLPUSH_A_SEQ] || !tb[NLPUSH_A_TIMESTAMP_NS] ||
 	    !tb[NLPUSH_A_TYPE] || !tb[NLPUSH_A_FLAGS] || !tb[NLPUSH_A_PAYLOAD])
@@ -90,25 +84,25 @@ int main(int argc, char **argv)
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &stt))
-		nlb_die("%s: %s", path, strerror(errno));
-	buf = nlb_alloc(stt.st_size);
+		nlr_die("%s: %s", path, strerror(errno));
+	buf = nlr_alloc(stt.st_size);
 	for (off = 0; off < (size_t)stt.st_size;) {
 		ssize_t n = read(fd, buf + off, stt.st_size - off);
 
 		if (n <= 0)
-			nlb_die("read %s: %s", path, strerror(errno));
+			nlr_die("read %s: %s", path, strerror(errno));
 		off += n;
 	}
 	close(fd);
 
 	/* index the messages once (not part of the per-event cost) */
-	msgs = nlb_alloc(sizeof(*msgs) * (stt.st_size / NLMSG_HDRLEN + 1));
+	msgs = nlr_alloc(sizeof(*msgs) * (stt.st_size / NLMSG_HDRLEN + 1));
 	for (off = 0; off + NLMSG_HDRLEN <= (size_t)stt.st_size;) {
 		struct nlmsghdr *nlh = (struct nlmsghdr *)(buf + off);
 
 		if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN ||
 		    off + nlh->nlmsg_len > (size_t)stt.st_size)
-			nlb_die("%s: bad message at offset %zu", path, off);
+			nlr_die("%s: bad message at offset %zu", path, off);
 		msgs[nmsg++] = nlh;
 		off += NLMSG_ALIGN(nlh->nlmsg_len);
 	}
@@ -118,7 +112,7 @@ int main(int argc, char **argv)
 			struct event e;
 
 			if (decode_one(msgs[i], &e, copy))
-				nlb_die("message %zu does not decode", i);
+				nlr_die("message %zu does not decode", i);
 			sum += e.seq + e.ts + e.type + e.flags + (uint64_t)e.len +
 			       ((const uint8_t *)e.payload)[e.len ? e.len - 1 : 0];
 			free(e.owned);

@@ -35,36 +35,9 @@ static void usage(void)
 }
 
 /* write(2) @text to @path in one call; returns 0 or -errno */
-static int write_file(const char *path, const char *text)
+static int write_text(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != strlen(text))
-		err = -EIO;
-	close(fd);
-	return err;
-}
-
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
+	return nlr_write_file(path, text, strlen(text));
 }
 
 /* ------------------------------------------------------------------ */
@@ -74,38 +47,38 @@ struct emit_result {
 	uint32_t count;
 };
 
-static void emit_cb(const struct nlmsghdr *nlh, void *arg)
+static void emit_cb(struct nlmsghdr *nlh, void *arg)
 {
 	struct emit_result *r = arg;
 	struct nlattr *tb[NLPUSH_A_MAX + 1];
 
-	nlb_genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	if (tb[NLPUSH_A_SEQ])
-		r->seq = nlb_uint(tb[NLPUSH_A_SEQ]);
+		r->seq = nlr_uint(tb[NLPUSH_A_SEQ]);
 	if (tb[NLPUSH_A_COUNT])
-		r->count = (uint32_t)nlb_uint(tb[NLPUSH_A_COUNT]);
+		r->count = (uint32_t)nlr_uint(tb[NLPUSH_A_COUNT]);
 }
 
 static int cmd_emit(uint32_t count, uint32_t size)
 {
-	struct nlb_sock *s = nlb_open(0);
-	struct nlb_family f = nlb_resolve(s);
-	struct nlb_msg *m = nlb_alloc(sizeof(*m));
+	struct nlr_sock *s = nlr_open(0);
+	struct nlr_family f = nlb_resolve(s);
+	struct nlr_msg *m = nlr_msg_new(f.id, NLPUSH_CMD_EMIT, NLM_F_ACK);
 	struct emit_result r = { 0, 0 };
-	unsigned char *payload = nlb_alloc(size);
+	unsigned char *payload = nlr_alloc(size);
 	uint64_t t0, t1;
 	uint32_t i;
 	int err;
 
 	for (i = 0; i < size; i++)
 		payload[i] = i % 251;
-	nlb_msg_init(m, f.id, NLPUSH_CMD_EMIT, NLPUSH_FAMILY_VERSION, NLM_F_ACK);
-	nlb_put_u32(m, NLPUSH_A_TYPE, NLPUSH_TEST_TYPE);
-	nlb_put_u32(m, NLPUSH_A_COUNT, count);
-	nlb_put(m, NLPUSH_A_PAYLOAD, payload, size);
-	t0 = nlb_now_ns();
-	err = nlb_transact(s, m, emit_cb, &r, 600000);
-	t1 = nlb_now_ns();
+	nlr_put_u32(m, NLPUSH_A_TYPE, NLPUSH_TEST_TYPE);
+	nlr_put_u32(m, NLPUSH_A_COUNT, count);
+	nlr_put(m, NLPUSH_A_PAYLOAD, payload, size);
+	s->timeout_ms = 600000;
+	t0 = nlr_now_ns();
+	err = nlr_transact(s, m, emit_cb, &r, NULL, NULL);
+	t1 = nlr_now_ns();
 	printf("{\"cmd\":\"emit\",\"count\":%u,\"size\":%u,\"error\":%d"
 	       ",\"first_seq\":%llu,\"published\":%u,\"produce_ns\":%llu}\n",
 	       count, size, err, (unsigned long long)r.seq, r.count,
@@ -120,9 +93,9 @@ static int cmd_test_emit(uint32_t count, uint32_t size)
 	int err;
 
 	snprintf(text, sizeof(text), "%u %u %u", count, size, NLPUSH_TEST_TYPE);
-	t0 = nlb_now_ns();
-	err = write_file(DBG "/emit", text);
-	t1 = nlb_now_ns();
+	t0 = nlr_now_ns();
+	err = write_text(DBG "/emit", text);
+	t1 = nlr_now_ns();
 	printf("{\"cmd\":\"test-emit\",\"count\":%u,\"size\":%u,\"error\":%d"
 	       ",\"produce_ns\":%llu}\n",
 	       count, size, err, (unsigned long long)(t1 - t0));
@@ -153,23 +126,23 @@ static const char *const stat_names[NLPUSH_STATS_A_MAX + 1] = {
 	[NLPUSH_STATS_A_REPLAYED] = "replayed",
 };
 
-static void stats_cb(const struct nlmsghdr *nlh, void *arg)
+static void stats_cb(struct nlmsghdr *nlh, void *arg)
 {
 	struct nlattr *tb[NLPUSH_A_MAX + 1], *st[NLPUSH_STATS_A_MAX + 1];
 	int i, first = 1;
 
 	(void)arg;
-	nlb_genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	if (!tb[NLPUSH_A_STATS])
 		return;
-	nlb_attrs(nlb_data(tb[NLPUSH_A_STATS]), nlb_len(tb[NLPUSH_A_STATS]),
+	nlr_attrs(nlr_data(tb[NLPUSH_A_STATS]), nlr_len(tb[NLPUSH_A_STATS]),
 		  st, NLPUSH_STATS_A_MAX);
 	printf("{\"cmd\":\"stats\"");
 	for (i = 0; i <= NLPUSH_STATS_A_MAX; i++) {
 		if (!stat_names[i] || !st[i])
 			continue;
 		printf(",\"%s\":%llu", stat_names[i],
-		       (unsigned long long)nlb_uint(st[i]));
+		       (unsigned long long)nlr_uint(st[i]));
 		first = 0;
 	}
 	(void)first;
@@ -178,14 +151,13 @@ static void stats_cb(const struct nlmsghdr *nlh, void *arg)
 
 static int cmd_stats(void)
 {
-	struct nlb_sock *s = nlb_open(0);
-	struct nlb_family f = nlb_resolve(s);
-	struct nlb_msg *m = nlb_alloc(sizeof(*m));
+	struct nlr_sock *s = nlr_open(0);
+	struct nlr_family f = nlb_resolve(s);
+	struct nlr_msg *m = nlr_msg_new(f.id, NLPUSH_CMD_GET_STATS, NLM_F_ACK);
 	int err;
 
-	nlb_msg_init(m, f.id, NLPUSH_CMD_GET_STATS, NLPUSH_FAMILY_VERSION,
-		     NLM_F_ACK);
-	err = nlb_transact(s, m, stats_cb, NULL, 5000);
+	s->timeout_ms = 5000;
+	err = nlr_transact(s, m, stats_cb, NULL, NULL, NULL);
 	if (err)
 		fprintf(stderr, "GET_STATS: %s\n", strerror(-err));
 	return err ? 1 : 0;
@@ -200,9 +172,9 @@ static int cmd_publish_cost(uint32_t count, uint32_t size)
 	int err;
 
 	snprintf(text, sizeof(text), "%u %u", count, size);
-	err = write_file(DBG "/bench", text);
+	err = write_text(DBG "/bench", text);
 	if (!err)
-		err = read_file(DBG "/bench", res, sizeof(res));
+		err = nlr_read_file(DBG "/bench", res, sizeof(res));
 	if (!err && sscanf(res, "count=%llu size=%llu total_ns=%llu ns_per_event=%llu",
 			   &n, &sz, &total, &per) != 4)
 		err = -EPROTO;
@@ -215,7 +187,7 @@ static int cmd_publish_cost(uint32_t count, uint32_t size)
 static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 		       const char *dump)
 {
-	char text[64], *res = nlb_alloc(4 * 65536 + 256);
+	char text[64], *res = nlr_alloc(4 * 65536 + 256);
 	struct nlb_lat lat = { 0 };
 	uint64_t sum = 0, t0, wall;
 	uint32_t i, ok = 0, errors = 0, other = 0;
@@ -224,13 +196,13 @@ static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 
 	snprintf(text, sizeof(text), "%u %u %u", size, timeout_ms,
 		 NLPUSH_TEST_TYPE);
-	t0 = nlb_now_ns();
+	t0 = nlr_now_ns();
 	for (i = 0; i < n; i++) {
 		char *p;
 
-		err = write_file(DBG "/request", text);
+		err = write_text(DBG "/request", text);
 		if (!err)
-			err = read_file(DBG "/request", res, 4 * 65536 + 256);
+			err = nlr_read_file(DBG "/request", res, 4 * 65536 + 256);
 		if (err) {
 			other++;
 			last_err = err;
@@ -250,12 +222,12 @@ static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 		sum += lat.v[lat.n - 1];
 		ok++;
 	}
-	wall = nlb_now_ns() - t0;
+	wall = nlr_now_ns() - t0;
 	if (dump) {
 		FILE *f = fopen(dump, "w");
 
 		if (!f)
-			nlb_die("cannot create %s: %s", dump, strerror(errno));
+			nlr_die("cannot create %s: %s", dump, strerror(errno));
 		for (i = 0; i < lat.n; i++)
 			fprintf(f, "%llu\n", (unsigned long long)lat.v[i]);
 		fclose(f);

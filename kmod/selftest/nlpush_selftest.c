@@ -16,39 +16,20 @@
  * for "unpriv", which drops its privileges itself when run as root) root.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/genetlink.h>
-#include <linux/netlink.h>
 
-#include <linux/nlpush.h>	/* ours: -I../include/uapi comes first */
-
-#ifndef NLPUSH_FAMILY_NAME
-#error "linux/nlpush.h did not resolve to the nlpush UAPI header"
-#endif
+#include "nlraw.h"	/* raw netlink; -I../include/uapi comes first */
 
 #define DBG_DIR		"/sys/kernel/debug/nlpush_test"
 #define PARAM_DIR	"/sys/module/nlpush/parameters"
-#define MSG_MAX		(72 * 1024)
-#define RX_MAX		(192 * 1024)
 #define BIG_RCVBUF	(16 * 1024 * 1024)
 #define NOBODY		65534
 
@@ -163,25 +144,6 @@ static const char *ename(int err)
 	return n;
 }
 
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n, sz);
-
-	if (!p) {
-		perror("calloc");
-		exit(2);
-	}
-	return p;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static void msleep(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000l };
@@ -191,434 +153,37 @@ static void msleep(unsigned int ms)
 }
 
 /* ------------------------------------------------------------------ */
-/* netlink plumbing                                                     */
+/* netlink plumbing (nlraw.h) and family resolution                     */
 
 static uint16_t family_id;
 static uint32_t events_grp;
 
-struct msg {
-	size_t len;
-	unsigned char *buf;
-};
-
-struct nl {
-	int fd;
-	uint32_t portid;
-	uint32_t seq;
-	unsigned char *rx;
-	char extack[256];	/* NLMSGERR_ATTR_MSG of the last error */
-	int miss_type;		/* NLMSGERR_ATTR_MISS_TYPE or -1 */
-	int overruns;		/* recv() returned ENOBUFS */
-	int timeout_ms;		/* transact() wait limit */
-};
-
-static struct msg *msg_new(uint16_t type, uint8_t cmd, uint16_t flags)
+static struct nlr_msg *cmd_new(uint8_t cmd, uint16_t flags)
 {
-	struct msg *m = xcalloc(1, sizeof(*m));
-	struct nlmsghdr *nlh;
-	struct genlmsghdr *g;
-
-	m->buf = xcalloc(1, MSG_MAX);
-	nlh = (struct nlmsghdr *)m->buf;
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	g = NLMSG_DATA(nlh);
-	g->cmd = cmd;
-	g->version = type == GENL_ID_CTRL ? 2 : NLPUSH_FAMILY_VERSION;
-	m->len = NLMSG_HDRLEN + GENL_HDRLEN;
-	return m;
+	return nlr_msg_new(family_id, cmd, flags);
 }
 
-static struct msg *cmd_new(uint8_t cmd, uint16_t flags)
+static int transact(struct nlr_sock *s, struct nlr_msg *m, nlr_cb cb,
+		    void *arg)
 {
-	return msg_new(family_id, cmd, flags);
-}
-
-static void msg_free(struct msg *m)
-{
-	if (!m)
-		return;
-	free(m->buf);
-	free(m);
-}
-
-static void put(struct msg *m, uint16_t type, const void *data, size_t len)
-{
-	struct nlattr *a = (struct nlattr *)(m->buf + m->len);
-
-	if (m->len + NLA_ALIGN(NLA_HDRLEN + len) > MSG_MAX) {
-		fprintf(stderr, "message too big\n");
-		exit(2);
-	}
-	a->nla_type = type;
-	a->nla_len = NLA_HDRLEN + len;
-	if (len)
-		memcpy((char *)a + NLA_HDRLEN, data, len);
-	m->len += NLA_ALIGN(NLA_HDRLEN + len);
-}
-
-static void put_u32(struct msg *m, uint16_t type, uint32_t v)
-{
-	put(m, type, &v, sizeof(v));
-}
-
-static void put_s32(struct msg *m, uint16_t type, int32_t v)
-{
-	put(m, type, &v, sizeof(v));
-}
-
-static void put_u64(struct msg *m, uint16_t type, uint64_t v)
-{
-	put(m, type, &v, sizeof(v));
-}
-
-static void put_str(struct msg *m, uint16_t type, const char *s)
-{
-	put(m, type, s, strlen(s) + 1);
-}
-
-static struct nl *nl_open(int rcvbuf)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	socklen_t salen = sizeof(sa);
-	struct nl *s = xcalloc(1, sizeof(*s));
-	int one = 1;
-
-	s->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
-	if (s->fd < 0) {
-		perror("socket(NETLINK_GENERIC)");
-		exit(2);
-	}
-	if (rcvbuf > 0 &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-		       sizeof(rcvbuf)) &&
-	    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
-		perror("SO_RCVBUF");
-	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    getsockname(s->fd, (struct sockaddr *)&sa, &salen)) {
-		perror("bind(netlink)");
-		exit(2);
-	}
-	setsockopt(s->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(s->fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	s->portid = sa.nl_pid;
-	s->rx = xcalloc(1, RX_MAX);
-	s->miss_type = -1;
-	s->timeout_ms = 40000;
-	return s;
-}
-
-static void nl_close(struct nl *s)
-{
-	if (!s)
-		return;
-	close(s->fd);
-	free(s->rx);
-	free(s);
-}
-
-static int nl_join(struct nl *s, uint32_t grp)
-{
-	if (setsockopt(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp,
-		       sizeof(grp)))
-		return -errno;
-	return 0;
-}
-
-static int nl_send(struct nl *s, struct msg *m)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct nlmsghdr *nlh = (struct nlmsghdr *)m->buf;
-	ssize_t n;
-
-	nlh->nlmsg_len = m->len;
-	nlh->nlmsg_seq = ++s->seq;
-	nlh->nlmsg_pid = 0;
-	n = sendto(s->fd, m->buf, m->len, 0, (struct sockaddr *)&sa,
-		   sizeof(sa));
-	if (n < 0)
-		return -errno;
-	return (size_t)n == m->len ? 0 : -EIO;
-}
-
-/*
- * One recv(); returns the byte count, 0 on timeout, or -errno. ENOBUFS is
- * counted in s->overruns and returned.
- */
-static ssize_t nl_recv(struct nl *s, int timeout_ms)
-{
-	struct pollfd p = { .fd = s->fd, .events = POLLIN };
-	ssize_t n;
-	int r;
-
-	r = poll(&p, 1, timeout_ms);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return 0;
-	n = recv(s->fd, s->rx, RX_MAX, MSG_DONTWAIT | MSG_TRUNC);
-	if (n < 0) {
-		if (errno == ENOBUFS)
-			s->overruns++;
-		if (errno == EAGAIN)
-			return 0;
-		return -errno;
-	}
-	if (n > RX_MAX) {
-		fprintf(stderr, "netlink message truncated (%zd bytes)\n", n);
-		exit(2);
-	}
-	return n;
-}
-
-static void parse_attrs(const void *data, int len, struct nlattr **tb,
-			int max)
-{
-	const struct nlattr *a = data;
-
-	memset(tb, 0, sizeof(*tb) * (max + 1));
-	while (len >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
-	       a->nla_len <= len) {
-		int type = a->nla_type & NLA_TYPE_MASK;
-
-		if (type <= max)
-			tb[type] = (struct nlattr *)a;
-		len -= NLA_ALIGN(a->nla_len);
-		a = (const struct nlattr *)((const char *)a +
-					    NLA_ALIGN(a->nla_len));
-	}
-}
-
-static void *nla_data(const struct nlattr *a)
-{
-	return (char *)a + NLA_HDRLEN;
-}
-
-static int nla_len(const struct nlattr *a)
-{
-	return a->nla_len - NLA_HDRLEN;
-}
-
-static uint64_t nla_u64(const struct nlattr *a)
-{
-	uint64_t v = 0;
-
-	if (nla_len(a) == 8)
-		memcpy(&v, nla_data(a), 8);
-	else if (nla_len(a) == 4)
-		v = *(uint32_t *)nla_data(a);
-	return v;
-}
-
-static uint32_t nla_u32(const struct nlattr *a)
-{
-	uint32_t v = 0;
-
-	if (nla_len(a) >= 4)
-		memcpy(&v, nla_data(a), 4);
-	return v;
-}
-
-/* attributes of a genetlink message */
-static void genl_attrs(struct nlmsghdr *nlh, struct nlattr **tb, int max)
-{
-	int len = nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
-
-	parse_attrs((char *)NLMSG_DATA(nlh) + GENL_HDRLEN, len, tb, max);
-}
-
-static uint8_t genl_cmd(struct nlmsghdr *nlh)
-{
-	return ((struct genlmsghdr *)NLMSG_DATA(nlh))->cmd;
-}
-
-static void parse_extack(struct nl *s, struct nlmsghdr *nlh)
-{
-	struct nlmsgerr *e = NLMSG_DATA(nlh);
-	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-	size_t off;
-	int len;
-
-	s->extack[0] = 0;
-	s->miss_type = -1;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	off = NLMSG_ALIGN(off);
-	len = (int)nlh->nlmsg_len - (int)off;
-	if (len <= 0)
-		return;
-	parse_attrs((char *)nlh + off, len, tb, NLMSGERR_ATTR_MAX);
-	if (tb[NLMSGERR_ATTR_MSG])
-		snprintf(s->extack, sizeof(s->extack), "%.*s",
-			 nla_len(tb[NLMSGERR_ATTR_MSG]),
-			 (char *)nla_data(tb[NLMSGERR_ATTR_MSG]));
-	if (tb[NLMSGERR_ATTR_MISS_TYPE])
-		s->miss_type = nla_u32(tb[NLMSGERR_ATTR_MISS_TYPE]);
-}
-
-typedef void (*msg_cb)(struct nlmsghdr *nlh, void *arg);
-
-/*
- * Send @m and process the answer: every message carrying our sequence
- * number goes to @cb, until the ack/error (do) or NLMSG_DONE (dump).
- * Messages of other sequence numbers (multicast events) go to @other.
- * Returns 0, -errno from the kernel, or -ETIME when nothing came back.
- */
-static int transact2(struct nl *s, struct msg *m, msg_cb cb, void *arg,
-		     msg_cb other, void *oarg)
-{
-	uint64_t deadline;
-	int err;
-
-	s->extack[0] = 0;
-	s->miss_type = -1;
-	err = nl_send(s, m);
-	if (err)
-		return err;
-	deadline = now_ns() + (uint64_t)s->timeout_ms * 1000000ull;
-	for (;;) {
-		struct nlmsghdr *nlh;
-		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIME;
-		n = nl_recv(s, left);
-		if (n == -ENOBUFS || n == 0)
-			continue;
-		if (n < 0)
-			return n;
-		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
-		     nlh = NLMSG_NEXT(nlh, n)) {
-			if (nlh->nlmsg_seq != s->seq) {
-				if (other)
-					other(nlh, oarg);
-				continue;
-			}
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(nlh);
-
-				parse_extack(s, nlh);
-				return e->error;
-			}
-			if (nlh->nlmsg_type == NLMSG_DONE) {
-				int *e = NLMSG_DATA(nlh);
-
-				if (nlh->nlmsg_len >= NLMSG_LENGTH(4) &&
-				    *e < 0) {
-					parse_extack(s, nlh);
-					return *e;
-				}
-				return 0;
-			}
-			if (cb)
-				cb(nlh, arg);
-		}
-	}
-}
-
-static int transact(struct nl *s, struct msg *m, msg_cb cb, void *arg)
-{
-	return transact2(s, m, cb, arg, NULL, NULL);
+	return nlr_transact(s, m, cb, arg, NULL, NULL);
 }
 
 /* send and free */
-static int transact_free(struct nl *s, struct msg *m, msg_cb cb, void *arg)
+static int transact_free(struct nlr_sock *s, struct nlr_msg *m, nlr_cb cb,
+			 void *arg)
 {
 	int err = transact(s, m, cb, arg);
 
-	msg_free(m);
+	nlr_msg_free(m);
 	return err;
 }
 
-/* ------------------------------------------------------------------ */
-/* family resolution                                                    */
-
-struct family_info {
-	uint16_t id;
-	uint32_t version;
-	uint32_t grp;
-	bool grp_found;
-	uint32_t op_flags[256];
-	bool op_found[256];
-};
-
-static void family_cb(struct nlmsghdr *nlh, void *arg)
-{
-	struct family_info *fi = arg;
-	struct nlattr *tb[CTRL_ATTR_MAX + 1];
-	struct nlattr *a;
-	int rem;
-
-	genl_attrs(nlh, tb, CTRL_ATTR_MAX);
-	if (tb[CTRL_ATTR_FAMILY_ID])
-		fi->id = *(uint16_t *)nla_data(tb[CTRL_ATTR_FAMILY_ID]);
-	if (tb[CTRL_ATTR_VERSION])
-		fi->version = nla_u32(tb[CTRL_ATTR_VERSION]);
-	if (tb[CTRL_ATTR_MCAST_GROUPS]) {
-		a = nla_data(tb[CTRL_ATTR_MCAST_GROUPS]);
-		rem = nla_len(tb[CTRL_ATTR_MCAST_GROUPS]);
-		while (rem >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
-		       a->nla_len <= rem) {
-			struct nlattr *g[CTRL_ATTR_MCAST_GRP_MAX + 1];
-
-			parse_attrs(nla_data(a), nla_len(a), g,
-				    CTRL_ATTR_MCAST_GRP_MAX);
-			if (g[CTRL_ATTR_MCAST_GRP_NAME] &&
-			    g[CTRL_ATTR_MCAST_GRP_ID] &&
-			    !strcmp(nla_data(g[CTRL_ATTR_MCAST_GRP_NAME]),
-				    NLPUSH_MCGRP_EVENTS)) {
-				fi->grp = nla_u32(g[CTRL_ATTR_MCAST_GRP_ID]);
-				fi->grp_found = true;
-			}
-			rem -= NLA_ALIGN(a->nla_len);
-			a = (struct nlattr *)((char *)a +
-					      NLA_ALIGN(a->nla_len));
-		}
-	}
-	if (tb[CTRL_ATTR_OPS]) {
-		a = nla_data(tb[CTRL_ATTR_OPS]);
-		rem = nla_len(tb[CTRL_ATTR_OPS]);
-		while (rem >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
-		       a->nla_len <= rem) {
-			struct nlattr *o[CTRL_ATTR_OP_MAX + 1];
-
-			parse_attrs(nla_data(a), nla_len(a), o,
-				    CTRL_ATTR_OP_MAX);
-			if (o[CTRL_ATTR_OP_ID]) {
-				uint32_t id = nla_u32(o[CTRL_ATTR_OP_ID]);
-
-				struct nlattr *f = o[CTRL_ATTR_OP_FLAGS];
-
-				if (id < 256) {
-					fi->op_found[id] = true;
-					fi->op_flags[id] = f ? nla_u32(f) : 0;
-				}
-			}
-			rem -= NLA_ALIGN(a->nla_len);
-			a = (struct nlattr *)((char *)a +
-					      NLA_ALIGN(a->nla_len));
-		}
-	}
-}
-
-static int resolve_family(struct nl *s, struct family_info *fi)
-{
-	struct msg *m = msg_new(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_ACK);
-
-	memset(fi, 0, sizeof(*fi));
-	put_str(m, CTRL_ATTR_FAMILY_NAME, NLPUSH_FAMILY_NAME);
-	return transact_free(s, m, family_cb, fi);
-}
-
 /* resolve into the globals, bail out when the family is missing */
-static void need_family(struct nl *s, bool report)
+static void need_family(struct nlr_sock *s, bool report)
 {
-	struct family_info fi;
-	int err = resolve_family(s, &fi);
+	struct nlr_family fi;
+	int err = nlr_resolve_family(s, &fi);
 
 	if (report) {
 		check(!err && fi.id, "family \"%s\" resolved",
@@ -630,13 +195,13 @@ static void need_family(struct nl *s, bool report)
 		bail("nlpush family not registered (%s); modules loaded?",
 		     ename(err));
 	family_id = fi.id;
-	events_grp = fi.grp;
+	events_grp = fi.events_grp;
 	if (report) {
 		check(fi.version == NLPUSH_FAMILY_VERSION,
 		      "family version is %d", NLPUSH_FAMILY_VERSION);
 		if (fi.version != NLPUSH_FAMILY_VERSION)
 			diag("version %u", fi.version);
-		check(fi.grp_found && fi.grp,
+		check(fi.grp_found && fi.events_grp,
 		      "multicast group \"%s\" exists", NLPUSH_MCGRP_EVENTS);
 	}
 	if (!fi.grp_found)
@@ -659,23 +224,23 @@ static void stats_cb(struct nlmsghdr *nlh, void *arg)
 	struct nlattr *sb[NLPUSH_STATS_A_MAX + 1];
 	int i;
 
-	if (genl_cmd(nlh) != NLPUSH_CMD_GET_STATS)
+	if (nlr_genl_cmd(nlh) != NLPUSH_CMD_GET_STATS)
 		return;
-	genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	if (!tb[NLPUSH_A_STATS])
 		return;
 	st->nest = true;
-	parse_attrs(nla_data(tb[NLPUSH_A_STATS]), nla_len(tb[NLPUSH_A_STATS]),
-		    sb, NLPUSH_STATS_A_MAX);
+	nlr_attrs(nlr_data(tb[NLPUSH_A_STATS]), nlr_len(tb[NLPUSH_A_STATS]),
+		  sb, NLPUSH_STATS_A_MAX);
 	for (i = 0; i <= NLPUSH_STATS_A_MAX; i++) {
-		st->len[i] = sb[i] ? nla_len(sb[i]) : -1;
-		st->v[i] = sb[i] ? nla_u64(sb[i]) : 0;
+		st->len[i] = sb[i] ? nlr_len(sb[i]) : -1;
+		st->v[i] = sb[i] ? nlr_uint(sb[i]) : 0;
 	}
 }
 
-static int get_stats(struct nl *s, struct stats *st)
+static int get_stats(struct nlr_sock *s, struct stats *st)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_GET_STATS, NLM_F_ACK);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_GET_STATS, NLM_F_ACK);
 	int i;
 
 	memset(st, 0, sizeof(*st));
@@ -685,7 +250,7 @@ static int get_stats(struct nl *s, struct stats *st)
 }
 
 /* stats snapshot that must succeed */
-static void stats_now(struct nl *s, struct stats *st)
+static void stats_now(struct nlr_sock *s, struct stats *st)
 {
 	int err = get_stats(s, st);
 
@@ -730,14 +295,14 @@ static void subs_cb(struct nlmsghdr *nlh, void *arg)
 	struct sub *s;
 	int i;
 
-	if (genl_cmd(nlh) != NLPUSH_CMD_GET_SUBSCRIBERS)
+	if (nlr_genl_cmd(nlh) != NLPUSH_CMD_GET_SUBSCRIBERS)
 		return;
-	genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	if (!tb[NLPUSH_A_SUBSCRIBER] || l->n >= (int)ARRAY_SIZE(l->s))
 		return;
-	parse_attrs(nla_data(tb[NLPUSH_A_SUBSCRIBER]),
-		    nla_len(tb[NLPUSH_A_SUBSCRIBER]), sb,
-		    NLPUSH_SUBSCRIBER_A_MAX);
+	nlr_attrs(nlr_data(tb[NLPUSH_A_SUBSCRIBER]),
+		  nlr_len(tb[NLPUSH_A_SUBSCRIBER]), sb,
+		  NLPUSH_SUBSCRIBER_A_MAX);
 	s = &l->s[l->n++];
 	memset(s, 0, sizeof(*s));
 	s->complete = true;
@@ -745,27 +310,27 @@ static void subs_cb(struct nlmsghdr *nlh, void *arg)
 		if (!sb[i])
 			s->complete = false;
 	if (sb[NLPUSH_SUBSCRIBER_A_PORTID])
-		s->portid = nla_u32(sb[NLPUSH_SUBSCRIBER_A_PORTID]);
+		s->portid = nlr_u32(sb[NLPUSH_SUBSCRIBER_A_PORTID]);
 	if (sb[NLPUSH_SUBSCRIBER_A_PID])
-		s->pid = nla_u32(sb[NLPUSH_SUBSCRIBER_A_PID]);
+		s->pid = nlr_u32(sb[NLPUSH_SUBSCRIBER_A_PID]);
 	if (sb[NLPUSH_SUBSCRIBER_A_NAME])
 		snprintf(s->name, sizeof(s->name), "%.*s",
-			 nla_len(sb[NLPUSH_SUBSCRIBER_A_NAME]),
-			 (char *)nla_data(sb[NLPUSH_SUBSCRIBER_A_NAME]));
+			 nlr_len(sb[NLPUSH_SUBSCRIBER_A_NAME]),
+			 (char *)nlr_data(sb[NLPUSH_SUBSCRIBER_A_NAME]));
 	if (sb[NLPUSH_SUBSCRIBER_A_ACKS])
-		s->acks = nla_u64(sb[NLPUSH_SUBSCRIBER_A_ACKS]);
+		s->acks = nlr_uint(sb[NLPUSH_SUBSCRIBER_A_ACKS]);
 	if (sb[NLPUSH_SUBSCRIBER_A_LAST_ACKED_SEQ])
-		s->last_acked = nla_u64(sb[NLPUSH_SUBSCRIBER_A_LAST_ACKED_SEQ]);
+		s->last_acked = nlr_uint(sb[NLPUSH_SUBSCRIBER_A_LAST_ACKED_SEQ]);
 	if (sb[NLPUSH_SUBSCRIBER_A_REPLIES])
-		s->replies = nla_u64(sb[NLPUSH_SUBSCRIBER_A_REPLIES]);
+		s->replies = nlr_uint(sb[NLPUSH_SUBSCRIBER_A_REPLIES]);
 	if (sb[NLPUSH_SUBSCRIBER_A_SUBSCRIBED_NS])
 		s->subscribed_ns =
-			nla_u64(sb[NLPUSH_SUBSCRIBER_A_SUBSCRIBED_NS]);
+			nlr_uint(sb[NLPUSH_SUBSCRIBER_A_SUBSCRIBED_NS]);
 }
 
-static int get_subs(struct nl *s, struct sub_list *l)
+static int get_subs(struct nlr_sock *s, struct sub_list *l)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_GET_SUBSCRIBERS, NLM_F_DUMP);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_GET_SUBSCRIBERS, NLM_F_DUMP);
 
 	memset(l, 0, sizeof(*l));
 	return transact_free(s, m, subs_cb, l);
@@ -784,30 +349,30 @@ static struct sub *find_sub(struct sub_list *l, uint32_t portid)
 /* ------------------------------------------------------------------ */
 /* commands                                                             */
 
-static int do_simple(struct nl *s, uint8_t cmd)
+static int do_simple(struct nlr_sock *s, uint8_t cmd)
 {
 	return transact_free(s, cmd_new(cmd, NLM_F_ACK), NULL, NULL);
 }
 
-static int do_subscribe(struct nl *s, const char *name)
+static int do_subscribe(struct nlr_sock *s, const char *name)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_SUBSCRIBE, NLM_F_ACK);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_SUBSCRIBE, NLM_F_ACK);
 
-	put_str(m, NLPUSH_A_NAME, name);
+	nlr_put_str(m, NLPUSH_A_NAME, name);
 	return transact_free(s, m, NULL, NULL);
 }
 
 /* ACK; status/payload only when has_status / payload != NULL */
-static int do_ack(struct nl *s, uint64_t seq, bool has_status, int32_t status,
-		  const void *payload, size_t len)
+static int do_ack(struct nlr_sock *s, uint64_t seq, bool has_status,
+		  int32_t status, const void *payload, size_t len)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
 
-	put_u64(m, NLPUSH_A_SEQ, seq);
+	nlr_put_u64(m, NLPUSH_A_SEQ, seq);
 	if (has_status)
-		put_s32(m, NLPUSH_A_STATUS, status);
+		nlr_put_s32(m, NLPUSH_A_STATUS, status);
 	if (payload)
-		put(m, NLPUSH_A_PAYLOAD, payload, len);
+		nlr_put(m, NLPUSH_A_PAYLOAD, payload, len);
 	return transact_free(s, m, NULL, NULL);
 }
 
@@ -827,26 +392,26 @@ static void emit_cb(struct nlmsghdr *nlh, void *arg)
 	struct emit_reply *r = arg;
 	struct nlattr *tb[NLPUSH_A_MAX + 1];
 
-	if (genl_cmd(nlh) != NLPUSH_CMD_EMIT)
+	if (nlr_genl_cmd(nlh) != NLPUSH_CMD_EMIT)
 		return;
-	genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	r->got = true;
 	if (tb[NLPUSH_A_SEQ])
-		r->seq = nla_u64(tb[NLPUSH_A_SEQ]);
+		r->seq = nlr_uint(tb[NLPUSH_A_SEQ]);
 	if (tb[NLPUSH_A_COUNT])
-		r->count = nla_u32(tb[NLPUSH_A_COUNT]);
+		r->count = nlr_u32(tb[NLPUSH_A_COUNT]);
 	r->has_status = tb[NLPUSH_A_STATUS];
 	if (r->has_status)
-		r->status = (int32_t)nla_u32(tb[NLPUSH_A_STATUS]);
+		r->status = (int32_t)nlr_u32(tb[NLPUSH_A_STATUS]);
 	r->has_portid = tb[NLPUSH_A_PORTID];
 	if (r->has_portid)
-		r->portid = nla_u32(tb[NLPUSH_A_PORTID]);
+		r->portid = nlr_u32(tb[NLPUSH_A_PORTID]);
 	r->has_payload = tb[NLPUSH_A_PAYLOAD];
 	if (r->has_payload) {
-		r->len = nla_len(tb[NLPUSH_A_PAYLOAD]);
+		r->len = nlr_len(tb[NLPUSH_A_PAYLOAD]);
 		if (r->len > (int)sizeof(r->payload))
 			r->len = sizeof(r->payload);
-		memcpy(r->payload, nla_data(tb[NLPUSH_A_PAYLOAD]), r->len);
+		memcpy(r->payload, nlr_data(tb[NLPUSH_A_PAYLOAD]), r->len);
 	}
 }
 
@@ -863,21 +428,21 @@ struct emit_args {
 	uint32_t timeout_ms;
 };
 
-static int do_emit(struct nl *s, const struct emit_args *a,
+static int do_emit(struct nlr_sock *s, const struct emit_args *a,
 		   struct emit_reply *r)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_EMIT, NLM_F_ACK);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_EMIT, NLM_F_ACK);
 
 	if (a->has_type)
-		put_u32(m, NLPUSH_A_TYPE, a->type);
+		nlr_put_u32(m, NLPUSH_A_TYPE, a->type);
 	if (a->payload)
-		put(m, NLPUSH_A_PAYLOAD, a->payload, a->len);
+		nlr_put(m, NLPUSH_A_PAYLOAD, a->payload, a->len);
 	if (a->has_count)
-		put_u32(m, NLPUSH_A_COUNT, a->count);
+		nlr_put_u32(m, NLPUSH_A_COUNT, a->count);
 	if (a->has_flags)
-		put_u32(m, NLPUSH_A_FLAGS, a->flags);
+		nlr_put_u32(m, NLPUSH_A_FLAGS, a->flags);
 	if (a->has_timeout)
-		put_u32(m, NLPUSH_A_TIMEOUT_MS, a->timeout_ms);
+		nlr_put_u32(m, NLPUSH_A_TIMEOUT_MS, a->timeout_ms);
 	memset(r, 0, sizeof(*r));
 	return transact_free(s, m, emit_cb, r);
 }
@@ -898,22 +463,22 @@ static int parse_event(struct nlmsghdr *nlh, struct event *ev)
 	struct nlattr *tb[NLPUSH_A_MAX + 1];
 
 	if (nlh->nlmsg_type != family_id ||
-	    genl_cmd(nlh) != NLPUSH_CMD_EVENT)
+	    nlr_genl_cmd(nlh) != NLPUSH_CMD_EVENT)
 		return -1;
-	genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
 	if (!tb[NLPUSH_A_SEQ] || !tb[NLPUSH_A_TIMESTAMP_NS] ||
 	    !tb[NLPUSH_A_TYPE] || !tb[NLPUSH_A_FLAGS] ||
 	    !tb[NLPUSH_A_PAYLOAD] ||
-	    nla_len(tb[NLPUSH_A_SEQ]) != 8 ||
-	    nla_len(tb[NLPUSH_A_TIMESTAMP_NS]) != 8 ||
-	    nla_len(tb[NLPUSH_A_TYPE]) != 4 || nla_len(tb[NLPUSH_A_FLAGS]) != 4)
+	    nlr_len(tb[NLPUSH_A_SEQ]) != 8 ||
+	    nlr_len(tb[NLPUSH_A_TIMESTAMP_NS]) != 8 ||
+	    nlr_len(tb[NLPUSH_A_TYPE]) != 4 || nlr_len(tb[NLPUSH_A_FLAGS]) != 4)
 		return -2;
-	ev->seq = nla_u64(tb[NLPUSH_A_SEQ]);
-	ev->ts = nla_u64(tb[NLPUSH_A_TIMESTAMP_NS]);
-	ev->type = nla_u32(tb[NLPUSH_A_TYPE]);
-	ev->flags = nla_u32(tb[NLPUSH_A_FLAGS]);
-	ev->payload = nla_data(tb[NLPUSH_A_PAYLOAD]);
-	ev->len = nla_len(tb[NLPUSH_A_PAYLOAD]);
+	ev->seq = nlr_uint(tb[NLPUSH_A_SEQ]);
+	ev->ts = nlr_uint(tb[NLPUSH_A_TIMESTAMP_NS]);
+	ev->type = nlr_u32(tb[NLPUSH_A_TYPE]);
+	ev->flags = nlr_u32(tb[NLPUSH_A_FLAGS]);
+	ev->payload = nlr_data(tb[NLPUSH_A_PAYLOAD]);
+	ev->len = nlr_len(tb[NLPUSH_A_PAYLOAD]);
 	return 0;
 }
 
@@ -974,7 +539,7 @@ static struct burst *burst_of(struct verifier *v, uint64_t seq)
 static void verify_event(struct verifier *v, const struct event *ev)
 {
 	struct burst *b;
-	uint64_t now = now_ns();
+	uint64_t now = nlr_now_ns();
 
 	v->got++;
 	if (ev->seq != v->next) {
@@ -1064,14 +629,14 @@ static void verifier_add(struct verifier *v, uint64_t first, uint32_t count,
  * Read multicast events from @s until @want were seen or @timeout_ms of
  * silence; each one goes through @cb. Returns the number of events.
  */
-static uint64_t recv_events(struct nl *s, uint64_t want, int timeout_ms,
-			    msg_cb cb, void *arg)
+static uint64_t recv_events(struct nlr_sock *s, uint64_t want, int timeout_ms,
+			    nlr_cb cb, void *arg)
 {
 	uint64_t got = 0;
 
 	while (got < want) {
 		struct nlmsghdr *nlh;
-		ssize_t n = nl_recv(s, timeout_ms);
+		ssize_t n = nlr_recv(s, timeout_ms);
 
 		if (n == -ENOBUFS)
 			continue;
@@ -1091,12 +656,12 @@ static uint64_t recv_events(struct nl *s, uint64_t want, int timeout_ms,
 }
 
 /* REPLAY dump; @seq 0 means "no SEQ attribute" */
-static int do_replay(struct nl *s, uint64_t seq, msg_cb cb, void *arg)
+static int do_replay(struct nlr_sock *s, uint64_t seq, nlr_cb cb, void *arg)
 {
-	struct msg *m = cmd_new(NLPUSH_CMD_REPLAY, NLM_F_DUMP);
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_REPLAY, NLM_F_DUMP);
 
 	if (seq)
-		put_u64(m, NLPUSH_A_SEQ, seq);
+		nlr_put_u64(m, NLPUSH_A_SEQ, seq);
 	return transact_free(s, m, cb, arg);
 }
 
@@ -1107,40 +672,27 @@ static int dbg_write(const char *file, const char *fmt, ...)
 {
 	char path[256], buf[128];
 	va_list ap;
-	ssize_t n;
-	int fd, len, err = 0;
+	int len;
 
 	va_start(ap, fmt);
 	len = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	snprintf(path, sizeof(path), DBG_DIR "/%s", file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, buf, len);
-	if (n < 0)
-		err = -errno;
-	else if (n != len)
-		err = -EIO;
-	close(fd);
-	return err;
+	return nlr_write_file(path, buf, len);
 }
 
+/* the file's text without trailing blanks and newlines */
 static int dbg_read(const char *file, char *buf, size_t size)
 {
 	char path[256];
-	ssize_t n;
-	int fd;
+	size_t n;
+	int err;
 
 	snprintf(path, sizeof(path), DBG_DIR "/%s", file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
+	err = nlr_read_file(path, buf, size);
+	if (err)
+		return err;
+	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = 0;
 	return 0;
@@ -1209,7 +761,7 @@ static int dbg_request(unsigned int size, unsigned int timeout_ms,
 /* responder thread: answers reply-wanted events                        */
 
 struct responder {
-	struct nl *sk;
+	struct nlr_sock *sk;
 	pthread_t th;
 	pthread_mutex_t lock;
 	volatile int stop;
@@ -1245,14 +797,14 @@ static void *responder_main(void *arg)
 
 	while (!r->stop) {
 		struct nlmsghdr *nlh;
-		ssize_t n = nl_recv(r->sk, 50);
+		ssize_t n = nlr_recv(r->sk, 50);
 
 		if (n <= 0)
 			continue;
 		for (nlh = (struct nlmsghdr *)r->sk->rx; NLMSG_OK(nlh, n);
 		     nlh = NLMSG_NEXT(nlh, n)) {
 			struct event ev;
-			struct msg *m;
+			struct nlr_msg *m;
 			int len;
 
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
@@ -1287,21 +839,21 @@ static void *responder_main(void *arg)
 			memcpy(r->last_req, ev.payload, r->last_req_len);
 			pthread_mutex_unlock(&r->lock);
 			m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
-			put_u64(m, NLPUSH_A_SEQ, ev.seq);
-			put_s32(m, NLPUSH_A_STATUS, r->status);
-			put(m, NLPUSH_A_PAYLOAD, rep, len);
-			if (nl_send(r->sk, m)) {
+			nlr_put_u64(m, NLPUSH_A_SEQ, ev.seq);
+			nlr_put_s32(m, NLPUSH_A_STATUS, r->status);
+			nlr_put(m, NLPUSH_A_PAYLOAD, rep, len);
+			if (nlr_send(r->sk, m)) {
 				pthread_mutex_lock(&r->lock);
 				r->ack_err++;
 				pthread_mutex_unlock(&r->lock);
 			}
-			msg_free(m);
+			nlr_msg_free(m);
 		}
 	}
 	return NULL;
 }
 
-static void responder_start(struct responder *r, struct nl *sk,
+static void responder_start(struct responder *r, struct nlr_sock *sk,
 			    int32_t status)
 {
 	memset(r, 0, sizeof(*r));
@@ -1335,7 +887,7 @@ static void hexdump_diag(const char *what, const unsigned char *p, int len)
 /* tests                                                                */
 
 static bool check_err(int err, int want, const char *extack_sub,
-		      struct nl *s, const char *fmt, ...)
+		      struct nlr_sock *s, const char *fmt, ...)
 {
 	char name[256];
 	va_list ap;
@@ -1360,7 +912,7 @@ static bool check_err(int err, int want, const char *extack_sub,
 	return ok;
 }
 
-static void test_family(struct nl *c)
+static void test_family(struct nlr_sock *c)
 {
 	static const struct {
 		int cmd;
@@ -1376,7 +928,7 @@ static void test_family(struct nl *c)
 		{ NLPUSH_CMD_REPLAY, false, true, "REPLAY" },
 		{ NLPUSH_CMD_EMIT, true, false, "EMIT" },
 	};
-	struct family_info fi;
+	struct nlr_family fi;
 	struct stats st;
 	unsigned int i;
 	bool ok;
@@ -1384,7 +936,7 @@ static void test_family(struct nl *c)
 
 	need_family(c, true);
 
-	err = resolve_family(c, &fi);
+	err = nlr_resolve_family(c, &fi);
 	ok = !err;
 	for (i = 0; ok && i < ARRAY_SIZE(ops); i++) {
 		uint32_t f = fi.op_flags[ops[i].cmd];
@@ -1439,13 +991,13 @@ static void test_family(struct nl *c)
 		int status;
 
 		if (pid == 0) {
-			struct family_info f2;
-			struct nl *s;
+			struct nlr_family f2;
+			struct nlr_sock *s;
 
 			if (unshare(CLONE_NEWNET))
 				_exit(3);
-			s = nl_open(0);
-			_exit(resolve_family(s, &f2) == -ENOENT ? 0 : 1);
+			s = nlr_open(0);
+			_exit(nlr_resolve_family(s, &f2) == -ENOENT ? 0 : 1);
 		}
 		waitpid(pid, &status, 0);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
@@ -1465,7 +1017,7 @@ static void test_family(struct nl *c)
 
 #define NLISTEN 3
 
-static void test_delivery(struct nl *c)
+static void test_delivery(struct nlr_sock *c)
 {
 	static unsigned char fixed[33], big[NLPUSH_PAYLOAD_MAX];
 	static const struct {
@@ -1479,10 +1031,10 @@ static void test_delivery(struct nl *c)
 		{ "emit_atomic", 200, 16, 11 },
 		{ "emit_atomic", 3, 1024, 12 },
 	};
-	struct nl *l[NLISTEN];
+	struct nlr_sock *l[NLISTEN];
 	struct verifier v[NLISTEN];
 	struct stats s0, s1;
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	struct emit_args ea;
 	uint64_t total = 0, seq, big_first = 0;
 	unsigned int i, k;
@@ -1492,8 +1044,8 @@ static void test_delivery(struct nl *c)
 	for (i = 0; i < sizeof(fixed); i++)
 		fixed[i] = 0xa0 + i;
 	for (k = 0; k < NLISTEN; k++) {
-		l[k] = nl_open(BIG_RCVBUF);
-		err = nl_join(l[k], events_grp);
+		l[k] = nlr_open(BIG_RCVBUF);
+		err = nlr_join(l[k], events_grp);
 		if (err)
 			bail("joining events as root: %s", ename(err));
 	}
@@ -1626,26 +1178,26 @@ static void test_delivery(struct nl *c)
 	}
 
 	for (k = 0; k < NLISTEN; k++)
-		nl_close(l[k]);
+		nlr_close(l[k]);
 	free(er);
 }
 
-static void test_reply(struct nl *c)
+static void test_reply(struct nlr_sock *c)
 {
-	struct req_result *rr = xcalloc(1, sizeof(*rr));
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct req_result *rr = nlr_alloc(sizeof(*rr));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	unsigned char want[256];
 	struct responder r;
 	struct emit_args ea;
 	struct stats s0, s1, s2;
 	char line[1024];
-	struct nl *rs;
+	struct nlr_sock *rs;
 	uint64_t req_seq, plain_seq;
 	int err, wlen;
 	bool ok;
 
-	rs = nl_open(BIG_RCVBUF);
-	if (nl_join(rs, events_grp))
+	rs = nlr_open(BIG_RCVBUF);
+	if (nlr_join(rs, events_grp))
 		bail("join");
 	stats_now(c, &s0);
 
@@ -1762,9 +1314,9 @@ static void test_reply(struct nl *c)
 	check_err(err, -EINVAL, "never published", c,
 		  "ACK for seq 0 -> EINVAL");
 	{
-		struct msg *m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
+		struct nlr_msg *m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
 
-		put_s32(m, NLPUSH_A_STATUS, 0);
+		nlr_put_s32(m, NLPUSH_A_STATUS, 0);
 		err = transact_free(c, m, NULL, NULL);
 		ok = err == -EINVAL &&
 		     (c->miss_type == NLPUSH_A_SEQ || c->extack[0]);
@@ -1773,13 +1325,13 @@ static void test_reply(struct nl *c)
 			diag("got %s, miss_type %d, extack \"%s\"", ename(err),
 			     c->miss_type, c->extack);
 	}
-	nl_close(rs);
+	nlr_close(rs);
 	free(rr);
 	free(er);
 }
 
 /* a requester killed while it waits leaves nothing pending behind */
-static void test_killed_requesters(struct nl *c)
+static void test_killed_requesters(struct nlr_sock *c)
 {
 	static const char *const how[] = { "EMIT", "debugfs request" };
 	struct stats s0, s1;
@@ -1792,8 +1344,8 @@ static void test_killed_requesters(struct nl *c)
 		pid = fork();
 		if (pid == 0) {
 			if (k == 0) {
-				struct nl *s = nl_open(0);
-				struct emit_reply *er = xcalloc(1, sizeof(*er));
+				struct nlr_sock *s = nlr_open(0);
+				struct emit_reply *er = nlr_alloc(sizeof(*er));
 				struct emit_args ea = {
 					.has_flags = true,
 					.flags = NLPUSH_F_REPLY_WANTED,
@@ -1849,25 +1401,25 @@ static void test_killed_requesters(struct nl *c)
 	}
 }
 
-static void test_timeout(struct nl *c)
+static void test_timeout(struct nlr_sock *c)
 {
-	struct req_result *rr = xcalloc(1, sizeof(*rr));
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct req_result *rr = nlr_alloc(sizeof(*rr));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	struct stats s0, s1;
 	struct emit_args ea;
 	char line[256];
-	struct nl *l;
+	struct nlr_sock *l;
 	uint64_t t0, el;
 	int err;
 
-	l = nl_open(BIG_RCVBUF);
-	if (nl_join(l, events_grp))
+	l = nlr_open(BIG_RCVBUF);
+	if (nlr_join(l, events_grp))
 		bail("join");
 	stats_now(c, &s0);
 
-	t0 = now_ns();
+	t0 = nlr_now_ns();
 	err = dbg_request(8, 300, 31, rr, line, sizeof(line));
-	el = (now_ns() - t0) / 1000000;
+	el = (nlr_now_ns() - t0) / 1000000;
 	if (!check(!err && rr->is_error && rr->error == -ETIMEDOUT,
 		   "unanswered debugfs request -> error=-110"))
 		diag("err %s, line \"%s\"", ename(err), line);
@@ -1882,9 +1434,9 @@ static void test_timeout(struct nl *c)
 	ea.timeout_ms = 300;
 	ea.payload = "t";
 	ea.len = 1;
-	t0 = now_ns();
+	t0 = nlr_now_ns();
 	err = do_emit(c, &ea, er);
-	el = (now_ns() - t0) / 1000000;
+	el = (nlr_now_ns() - t0) / 1000000;
 	check_err(err, -ETIMEDOUT, NULL, c,
 		  "unanswered EMIT REPLY_WANTED -> ETIMEDOUT");
 	check(el >= 280 && el < 10000, "EMIT honoured TIMEOUT_MS 300 (%llu ms)",
@@ -1903,7 +1455,7 @@ static void test_timeout(struct nl *c)
 		uint64_t late = 0;
 		ssize_t n;
 
-		while ((n = nl_recv(l, 200)) > 0) {
+		while ((n = nlr_recv(l, 200)) > 0) {
 			struct nlmsghdr *nlh = (struct nlmsghdr *)l->rx;
 
 			if (!parse_event(nlh, &ev) &&
@@ -1915,7 +1467,7 @@ static void test_timeout(struct nl *c)
 			  "late ACK after the timeout -> ENOENT");
 	}
 	test_killed_requesters(c);
-	nl_close(l);
+	nlr_close(l);
 
 	/* nobody listening */
 	err = dbg_request(8, 300, 32, rr, line, sizeof(line));
@@ -1950,33 +1502,62 @@ static void live_cb(struct nlmsghdr *nlh, void *arg)
 	lv->n++;
 }
 
-/* the ring is bounded by bytes too: fill it with 2 KiB events */
-static void test_ring_bytes(struct nl *c)
+/* header of a replay ring entry in nlpush.c (struct nlpush_entry) */
+#define RING_ENTRY_HDR	32
+
+/*
+ * The kmalloc size class an object of @size bytes comes from on x86-64
+ * with SLUB: 8 bytes up to the 96- and 192-byte classes, powers of two up
+ * to 8 KiB, whole pages rounded up to a power of two beyond.
+ */
+static uint64_t kmalloc_class(uint64_t size)
+{
+	uint64_t c = 8;
+
+	if (size > 64 && size <= 96)
+		return 96;
+	if (size > 128 && size <= 192)
+		return 192;
+	while (c < size)
+		c <<= 1;
+	return c;
+}
+
+/*
+ * The ring is bounded by bytes too: fill it with 2 KiB events. Each is
+ * charged what it really takes, payload plus header rounded up to its
+ * kmalloc class (4 KiB), not just payload plus header.
+ */
+static void test_ring_bytes(struct nlr_sock *c)
 {
 	struct stats s0, s1;
 	struct verifier rv;
-	uint64_t n, charge_max;
+	uint64_t n, charge = kmalloc_class(2048 + RING_ENTRY_HDR);
 	int err;
 	bool ok;
 
 	stats_now(c, &s0);
 	/* enough 2 KiB events to overflow RING_MAX_BYTES, within 10000 */
-	n = ST(&s0, RING_MAX_BYTES) / 2048 + 100;
+	n = ST(&s0, RING_MAX_BYTES) / charge + 100;
 	if (!ST(&s0, RING_MAX_EVENTS) || n > 10000 ||
-	    ST(&s0, RING_MAX_BYTES) / 2048 >= ST(&s0, RING_MAX_EVENTS)) {
+	    ST(&s0, RING_MAX_BYTES) / charge >= ST(&s0, RING_MAX_EVENTS)) {
 		skip("ring limits unsuited", "ring bounded by RING_MAX_BYTES");
 		return;
 	}
 	err = dbg_write("emit", "%llu 2048 44", (unsigned long long)n);
 	stats_now(c, &s1);
-	/* one more entry must not fit: per-entry overhead is below 2 KiB */
-	charge_max = 2048 + 2048;
-	ok = !err && ST(&s1, RING_BYTES) <= ST(&s1, RING_MAX_BYTES) &&
-	     ST(&s1, RING_BYTES) + charge_max > ST(&s1, RING_MAX_BYTES) &&
+	/*
+	 * only this fill is held, each entry charged exactly its kmalloc
+	 * class, and one more entry would not fit
+	 */
+	ok = !err && ST(&s1, RING_EVENTS) < n &&
 	     ST(&s1, RING_EVENTS) == ST(&s1, NEXT_SEQ) - ST(&s1, OLDEST_SEQ) &&
-	     ST(&s1, RING_EVENTS) < n;
-	if (!check(ok, "%llu events of 2 KiB: ring bounded by RING_MAX_BYTES",
-		   (unsigned long long)n))
+	     ST(&s1, RING_BYTES) == ST(&s1, RING_EVENTS) * charge &&
+	     ST(&s1, RING_BYTES) <= ST(&s1, RING_MAX_BYTES) &&
+	     ST(&s1, RING_BYTES) + charge > ST(&s1, RING_MAX_BYTES);
+	if (!check(ok, "%llu events of 2 KiB: ring bounded by RING_MAX_BYTES, "
+		   "%llu bytes charged per event", (unsigned long long)n,
+		   (unsigned long long)charge))
 		diag("err %s, events %llu bytes %llu/%llu oldest %llu next "
 		     "%llu", ename(err),
 		     (unsigned long long)ST(&s1, RING_EVENTS),
@@ -1999,16 +1580,16 @@ static void test_ring_bytes(struct nl *c)
  * The same overrun with NETLINK_BROADCAST_ERROR set on the listener: the
  * kernel then reports the failed delivery to the sender as -ENOBUFS.
  */
-static void test_overrun_broadcast_error(struct nl *c)
+static void test_overrun_broadcast_error(struct nlr_sock *c)
 {
 	struct stats s0, s1;
-	struct nl *o = nl_open(0);
+	struct nlr_sock *o = nlr_open(0);
 	int one = 1, rcv = 4096, err;
 
 	setsockopt(o->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	setsockopt(o->fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one,
 		   sizeof(one));
-	if (nl_join(o, events_grp))
+	if (nlr_join(o, events_grp))
 		bail("join");
 	stats_now(c, &s0);
 	err = dbg_write("emit", "300 32 45");
@@ -2023,30 +1604,30 @@ static void test_overrun_broadcast_error(struct nl *c)
 		     "+%llu", (unsigned long long)DELTA(&s0, &s1, DELIVERED),
 		     (unsigned long long)DELTA(&s0, &s1, DELIVERY_ERRORS),
 		     (unsigned long long)DELTA(&s0, &s1, NO_LISTENERS));
-	nl_close(o);
+	nlr_close(o);
 }
 
-static void test_replay(struct nl *c)
+static void test_replay(struct nlr_sock *c)
 {
 	struct stats s0, s1, s2, s3;
 	struct verifier rv;
 	struct live lv = { 0 };
-	struct nl *o;
+	struct nlr_sock *o;
 	uint64_t s_first, from, want, wrap;
 	ssize_t n;
 	int err, rcv = 4096;
 	bool ok;
 
 	/* a plain listener: no NETLINK_BROADCAST_ERROR, like real clients */
-	o = nl_open(0);
+	o = nlr_open(0);
 	setsockopt(o->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	if (nl_join(o, events_grp))
+	if (nlr_join(o, events_grp))
 		bail("join");
 	stats_now(c, &s0);
 	s_first = ST(&s0, NEXT_SEQ);
 	if (ST(&s0, RING_MAX_EVENTS) < 2000) {
 		skip("ring smaller than 2000 events", "overrun recovery");
-		nl_close(o);
+		nlr_close(o);
 		return;
 	}
 
@@ -2054,7 +1635,7 @@ static void test_replay(struct nl *c)
 	check(!err, "emit 2000 events to a listener that does not read");
 
 	/* the first recv reports the overrun */
-	n = recv(o->fd, o->rx, RX_MAX, MSG_DONTWAIT);
+	n = recv(o->fd, o->rx, NLR_RX_MAX, MSG_DONTWAIT);
 	if (!check(n < 0 && errno == ENOBUFS,
 		   "overrun listener: recv() fails with ENOBUFS"))
 		diag("recv returned %zd (%s)", n, n < 0 ? ename(errno) : "");
@@ -2106,7 +1687,7 @@ static void test_replay(struct nl *c)
 	recv_events(o, 1, 2000, live_cb, &lv);
 	check(!err && lv.n == 1 && lv.first == s_first + 2000,
 	      "drained listener receives live events again");
-	nl_close(o);
+	nlr_close(o);
 
 	/* nobody joined: events are counted and kept */
 	wrap = ST(&s2, RING_MAX_EVENTS) + 100;
@@ -2164,15 +1745,15 @@ static void test_replay(struct nl *c)
 	test_overrun_broadcast_error(c);
 }
 
-static void test_subscribers(struct nl *c)
+static void test_subscribers(struct nlr_sock *c)
 {
-	struct req_result *rr = xcalloc(1, sizeof(*rr));
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
-	struct sub_list *sl = xcalloc(1, sizeof(*sl));
+	struct req_result *rr = nlr_alloc(sizeof(*rr));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
+	struct sub_list *sl = nlr_alloc(sizeof(*sl));
 	struct stats s0, s1, s2;
 	struct emit_args ea;
 	struct responder r;
-	struct nl *s1k, *s2k;
+	struct nlr_sock *s1k, *s2k;
 	struct sub *sb;
 	char line[256];
 	int err, pfd[2], i;
@@ -2182,8 +1763,8 @@ static void test_subscribers(struct nl *c)
 	bool ok;
 
 	stats_now(c, &s0);
-	s1k = nl_open(BIG_RCVBUF);
-	t0 = now_ns();
+	s1k = nlr_open(BIG_RCVBUF);
+	t0 = nlr_now_ns();
 	err = do_subscribe(s1k, "selftest-sub1");
 	check_err(err, 0, NULL, s1k, "SUBSCRIBE with a name");
 	err = do_subscribe(s1k, "selftest-again");
@@ -2196,7 +1777,7 @@ static void test_subscribers(struct nl *c)
 	ok = !err && sb && sb->complete && !strcmp(sb->name, "selftest-sub1") &&
 	     sb->pid == (uint32_t)getpid() && sb->acks == 0 &&
 	     sb->replies == 0 && sb->subscribed_ns >= t0 &&
-	     sb->subscribed_ns <= now_ns();
+	     sb->subscribed_ns <= nlr_now_ns();
 	if (!check(ok, "GET_SUBSCRIBERS shows name, portid, pid, counters, "
 		   "subscribe time"))
 		diag("err %s, n %d, found %d: name \"%s\" pid %u acks %llu",
@@ -2212,7 +1793,7 @@ static void test_subscribers(struct nl *c)
 	check_err(err, 0, NULL, s1k, "subscriber sends two plain ACKs");
 
 	/* and its reply to a request */
-	if (nl_join(s1k, events_grp))
+	if (nlr_join(s1k, events_grp))
 		bail("join");
 	responder_start(&r, s1k, 3);
 	err = dbg_request(4, 10000, 33, rr, line, sizeof(line));
@@ -2235,7 +1816,7 @@ static void test_subscribers(struct nl *c)
 
 	/* closing the socket unregisters */
 	i = s1k->portid;
-	nl_close(s1k);
+	nlr_close(s1k);
 	err = get_subs(c, sl);
 	check(!err && !find_sub(sl, i), "closing the socket removes the "
 	      "subscriber");
@@ -2243,7 +1824,7 @@ static void test_subscribers(struct nl *c)
 	CHECK_DELTA(&s0, &s2, SUBSCRIBERS, 0);
 
 	/* UNSUBSCRIBE */
-	s2k = nl_open(0);
+	s2k = nlr_open(0);
 	err = do_subscribe(s2k, "selftest-sub2");
 	err = err ? err : do_simple(s2k, NLPUSH_CMD_UNSUBSCRIBE);
 	check_err(err, 0, NULL, s2k, "SUBSCRIBE then UNSUBSCRIBE");
@@ -2255,7 +1836,7 @@ static void test_subscribers(struct nl *c)
 		  "-> ENOENT");
 	err = do_subscribe(s2k, "selftest-sub2b");
 	check_err(err, 0, NULL, s2k, "SUBSCRIBE again after UNSUBSCRIBE");
-	nl_close(s2k);
+	nlr_close(s2k);
 
 	/* a killed process vanishes */
 	if (pipe(pfd))
@@ -2264,7 +1845,7 @@ static void test_subscribers(struct nl *c)
 	if (pid < 0)
 		bail("fork");
 	if (pid == 0) {
-		struct nl *k = nl_open(0);
+		struct nlr_sock *k = nlr_open(0);
 		uint32_t port = do_subscribe(k, "selftest-child") ? 0 :
 				k->portid;
 
@@ -2366,7 +1947,7 @@ struct conc_req {
 static void *conc_req_main(void *arg)
 {
 	struct conc_req *q = arg;
-	struct nl *s = nl_open(0);
+	struct nlr_sock *s = nlr_open(0);
 	struct emit_args ea;
 
 	memset(&ea, 0, sizeof(ea));
@@ -2379,19 +1960,19 @@ static void *conc_req_main(void *arg)
 	ea.has_timeout = true;
 	ea.timeout_ms = 20000;
 	q->err = do_emit(s, &ea, q->er);
-	nl_close(s);
+	nlr_close(s);
 	return NULL;
 }
 
 #define NCONC_REQ 4
 
-static void test_concurrency(struct nl *c)
+static void test_concurrency(struct nlr_sock *c)
 {
 	struct conc cc[2];
-	struct nl *l[2], *rs;
+	struct nlr_sock *l[2], *rs;
 	struct responder r;
 	struct conc_req q[NCONC_REQ];
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	struct emit_args ea;
 	struct stats s0, s1;
 	pid_t pids[2];
@@ -2401,8 +1982,8 @@ static void test_concurrency(struct nl *c)
 	bool ok;
 
 	for (k = 0; k < 2; k++) {
-		l[k] = nl_open(BIG_RCVBUF);
-		if (nl_join(l[k], events_grp))
+		l[k] = nlr_open(BIG_RCVBUF);
+		if (nlr_join(l[k], events_grp))
 			bail("join");
 	}
 	stats_now(c, &s0);
@@ -2460,16 +2041,16 @@ static void test_concurrency(struct nl *c)
 	CHECK_DELTA(&s0, &s1, PUBLISHED, total);
 	CHECK_DELTA(&s0, &s1, DELIVERED, total);
 	for (k = 0; k < 2; k++)
-		nl_close(l[k]);
+		nlr_close(l[k]);
 
 	/* concurrent requests, each gets its own answer */
-	rs = nl_open(BIG_RCVBUF);
-	if (nl_join(rs, events_grp))
+	rs = nlr_open(BIG_RCVBUF);
+	if (nlr_join(rs, events_grp))
 		bail("join");
 	responder_start(&r, rs, 11);
 	for (i = 0; i < NCONC_REQ; i++) {
 		q[i].idx = i;
-		q[i].er = xcalloc(1, sizeof(*q[i].er));
+		q[i].er = nlr_alloc(sizeof(*q[i].er));
 		q[i].len = 8 + 8 * i;
 		memset(q[i].payload, 0x10 * (i + 1), q[i].len);
 		if (pthread_create(&q[i].th, NULL, conc_req_main, &q[i]))
@@ -2491,27 +2072,27 @@ static void test_concurrency(struct nl *c)
 	responder_stop(&r);
 	check(ok_req == NCONC_REQ, "%d concurrent EMIT requests each got "
 	      "their own reply", NCONC_REQ);
-	nl_close(rs);
+	nlr_close(rs);
 	free(er);
 }
 
 /* hand-built message with raw attribute bytes */
-static int raw_cmd(struct nl *s, uint8_t cmd, uint16_t type, const void *d,
-		   size_t len)
+static int raw_cmd(struct nlr_sock *s, uint8_t cmd, uint16_t type,
+		   const void *d, size_t len)
 {
-	struct msg *m = cmd_new(cmd, NLM_F_ACK);
+	struct nlr_msg *m = cmd_new(cmd, NLM_F_ACK);
 
-	put(m, type, d, len);
+	nlr_put(m, type, d, len);
 	return transact_free(s, m, NULL, NULL);
 }
 
-static void test_badattr(struct nl *c)
+static void test_badattr(struct nlr_sock *c)
 {
 	static unsigned char big[NLPUSH_PAYLOAD_MAX + 1];
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	struct stats s0, s1;
 	struct emit_args ea;
-	struct msg *m;
+	struct nlr_msg *m;
 	uint32_t u32v = 5;
 	uint64_t u64v = 1;
 	char name[64];
@@ -2525,8 +2106,8 @@ static void test_badattr(struct nl *c)
 	err = raw_cmd(c, NLPUSH_CMD_ACK, NLPUSH_A_SEQ, &u64v, 2);
 	check_err(err, -EINVAL, NULL, c, "ACK with a 2-byte SEQ -> EINVAL");
 	m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
-	put_u64(m, NLPUSH_A_SEQ, 1);
-	put(m, NLPUSH_A_STATUS, &u64v, 8);
+	nlr_put_u64(m, NLPUSH_A_SEQ, 1);
+	nlr_put(m, NLPUSH_A_STATUS, &u64v, 8);
 	err = transact_free(c, m, NULL, NULL);
 	check_err(err, -EINVAL, NULL, c, "ACK with an 8-byte STATUS -> EINVAL");
 
@@ -2537,8 +2118,8 @@ static void test_badattr(struct nl *c)
 	check_err(err, -ERANGE, "", c, "EMIT with a %d-byte payload -> "
 		  "ERANGE, with extack", NLPUSH_PAYLOAD_MAX + 1);
 	m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
-	put_u64(m, NLPUSH_A_SEQ, 1);
-	put(m, NLPUSH_A_PAYLOAD, big, sizeof(big));
+	nlr_put_u64(m, NLPUSH_A_SEQ, 1);
+	nlr_put(m, NLPUSH_A_PAYLOAD, big, sizeof(big));
 	err = transact_free(c, m, NULL, NULL);
 	check_err(err, -ERANGE, NULL, c, "ACK with a %d-byte payload -> ERANGE",
 		  NLPUSH_PAYLOAD_MAX + 1);
@@ -2620,12 +2201,12 @@ static void test_badattr(struct nl *c)
 	check_err(err, -EINVAL, NULL, c, "UNSUBSCRIBE with an attribute -> "
 		  "EINVAL");
 	m = cmd_new(NLPUSH_CMD_REPLAY, NLM_F_DUMP);
-	put_u32(m, NLPUSH_A_TYPE, 1);
+	nlr_put_u32(m, NLPUSH_A_TYPE, 1);
 	err = transact_free(c, m, NULL, NULL);
 	check_err(err, -EINVAL, NULL, c, "REPLAY with TYPE (not in its policy) "
 		  "-> EINVAL");
 	m = cmd_new(NLPUSH_CMD_REPLAY, NLM_F_DUMP);
-	put_u32(m, NLPUSH_A_SEQ, 1);
+	nlr_put_u32(m, NLPUSH_A_SEQ, 1);
 	err = transact_free(c, m, NULL, NULL);
 	check_err(err, -EINVAL, NULL, c, "REPLAY with a 4-byte SEQ -> EINVAL");
 
@@ -2636,7 +2217,7 @@ static void test_badattr(struct nl *c)
 	check_err(err, -EINVAL, NULL, NULL,
 		  "message shorter than the genetlink header -> EINVAL");
 	m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
-	put_u64(m, NLPUSH_A_SEQ, 1);
+	nlr_put_u64(m, NLPUSH_A_SEQ, 1);
 	((struct nlattr *)(m->buf + NLMSG_HDRLEN + GENL_HDRLEN))->nla_len = 40;
 	err = transact_free(c, m, NULL, NULL);
 	check_err(err, -EINVAL, "", c, "attribute running past the message "
@@ -2697,13 +2278,13 @@ static bool no_caps(void)
  */
 static void unpriv_checks(int listen, int to_parent, int from_parent)
 {
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
-	struct sub_list *sl = xcalloc(1, sizeof(*sl));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
+	struct sub_list *sl = nlr_alloc(sizeof(*sl));
 	struct verifier rv;
 	struct emit_args ea;
 	struct stats st;
-	struct nl *c = nl_open(0);
-	struct nl *l;
+	struct nlr_sock *c = nlr_open(0);
+	struct nlr_sock *l;
 	int err;
 
 	check(getuid() != 0 && geteuid() != 0 && no_caps(),
@@ -2725,8 +2306,8 @@ static void unpriv_checks(int listen, int to_parent, int from_parent)
 	err = do_simple(c, NLPUSH_CMD_UNSUBSCRIBE);
 	check_err(err, -EPERM, NULL, c, "UNSUBSCRIBE -> EPERM");
 
-	l = nl_open(0);
-	err = nl_join(l, events_grp);
+	l = nlr_open(0);
+	err = nlr_join(l, events_grp);
 	verifier_init(&rv, 0);
 	rv.want_flags = NLPUSH_F_REPLAYED;
 	if (!listen) {
@@ -2761,8 +2342,8 @@ static void unpriv_checks(int listen, int to_parent, int from_parent)
 			     "receives events");
 		}
 	}
-	nl_close(l);
-	nl_close(c);
+	nlr_close(l);
+	nlr_close(c);
 	free(er);
 	free(sl);
 }
@@ -2826,9 +2407,9 @@ struct waiter {
 static void *waiter_main(void *arg)
 {
 	struct waiter *w = arg;
-	struct emit_reply *er = xcalloc(1, sizeof(*er));
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
 	struct emit_args ea;
-	struct nl *s = nl_open(0);
+	struct nlr_sock *s = nlr_open(0);
 
 	s->timeout_ms = 90000;
 	memset(&ea, 0, sizeof(ea));
@@ -2839,9 +2420,9 @@ static void *waiter_main(void *arg)
 	ea.payload = "wait";
 	ea.len = 4;
 	w->err = do_emit(s, &ea, er);
-	w->end_ns = now_ns();
+	w->end_ns = nlr_now_ns();
 	w->done = 1;
-	nl_close(s);
+	nlr_close(s);
 	free(er);
 	return NULL;
 }
@@ -2884,9 +2465,9 @@ static pid_t spawn_debugfs_producer(void)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		uint64_t end = now_ns() + 90ull * 1000000000ull;
+		uint64_t end = nlr_now_ns() + 90ull * 1000000000ull;
 
-		while (now_ns() < end) {
+		while (nlr_now_ns() < end) {
 			int err = dbg_write("emit", "20 64 61");
 
 			if (err == -ENOENT)
@@ -2903,9 +2484,9 @@ static pid_t spawn_netlink_producer(void)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct emit_reply *er = xcalloc(1, sizeof(*er));
-		uint64_t end = now_ns() + 90ull * 1000000000ull;
-		struct nl *s = nl_open(0);
+		struct emit_reply *er = nlr_alloc(sizeof(*er));
+		uint64_t end = nlr_now_ns() + 90ull * 1000000000ull;
+		struct nlr_sock *s = nlr_open(0);
 		struct emit_args ea;
 
 		memset(&ea, 0, sizeof(ea));
@@ -2915,7 +2496,7 @@ static pid_t spawn_netlink_producer(void)
 		ea.count = 10;
 		ea.has_type = true;
 		ea.type = 62;
-		while (now_ns() < end) {
+		while (nlr_now_ns() < end) {
 			int err = do_emit(s, &ea, er);
 
 			if (err)
@@ -2944,10 +2525,10 @@ static bool reap(pid_t pid, int *status, int timeout_ms)
 
 static int run_rmmod(const char *ko_dir)
 {
-	struct nl *c = nl_open(0);
-	struct nl *l[NLISTEN];
+	struct nlr_sock *c = nlr_open(0);
+	struct nlr_sock *l[NLISTEN];
 	struct waiter w = { 0 };
-	struct family_info fi;
+	struct nlr_family fi;
 	struct stats st;
 	pid_t dbg_pid, nl_pid;
 	uint64_t t_rm, el;
@@ -2956,9 +2537,9 @@ static int run_rmmod(const char *ko_dir)
 
 	need_family(c, true);
 	for (k = 0; k < NLISTEN; k++) {
-		l[k] = nl_open(0);
+		l[k] = nlr_open(0);
 		setsockopt(l[k]->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-		if (nl_join(l[k], events_grp))
+		if (nlr_join(l[k], events_grp))
 			bail("join");
 	}
 	dbg_pid = spawn_debugfs_producer();
@@ -2988,9 +2569,9 @@ static int run_rmmod(const char *ko_dir)
 	      "debugfs producer saw the file go away");
 	check(!w.done, "request still pending after rmmod nlpush_test");
 
-	t_rm = now_ns();
+	t_rm = nlr_now_ns();
 	err = rm_module("nlpush", 250, &att);
-	el = (now_ns() - t_rm) / 1000000;
+	el = (nlr_now_ns() - t_rm) / 1000000;
 	if (!check(!err, "rmmod nlpush with listeners, producer and a waiter"))
 		diag("delete_module: %s after %d attempts", ename(err), att);
 	vdiag("rmmod nlpush took %llu ms, %d attempt(s)",
@@ -3046,13 +2627,13 @@ static int run_rmmod(const char *ko_dir)
 		free(l[k]);
 	}
 	check(ok, "listener sockets drain, stay usable, close");
-	err = resolve_family(c, &fi);
+	err = nlr_resolve_family(c, &fi);
 	check(err == -ENOENT && access("/sys/module/nlpush", F_OK),
 	      "family and module gone");
 
 	if (!ko_dir) {
 		skip("no --ko-dir", "insmod again");
-		nl_close(c);
+		nlr_close(c);
 		return finish();
 	}
 	err = ins_module(ko_dir, "nlpush.ko");
@@ -3068,7 +2649,7 @@ static int run_rmmod(const char *ko_dir)
 	err = dbg_write("emit", "3 10 1");
 	err = err ? err : get_stats(c, &st);
 	check(!err && ST(&st, PUBLISHED) == 3, "reloaded modules publish");
-	nl_close(c);
+	nlr_close(c);
 	return finish();
 }
 
@@ -3089,7 +2670,7 @@ int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
-		void (*fn)(struct nl *c);
+		void (*fn)(struct nlr_sock *c);
 	} tests[] = {
 		{ "family", test_family },
 		{ "delivery", test_delivery },
@@ -3102,7 +2683,7 @@ int main(int argc, char **argv)
 	};
 	const char *mode = "all", *ko_dir = NULL;
 	int listen = -1, i;
-	struct nl *c;
+	struct nlr_sock *c;
 	bool found = false;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -3135,7 +2716,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "rmmod-under-load"))
 		return run_rmmod(ko_dir);
 
-	c = nl_open(BIG_RCVBUF);
+	c = nlr_open(BIG_RCVBUF);
 	if (strcmp(mode, "all") && strcmp(mode, "family"))
 		need_family(c, false);
 	for (i = 0; i < (int)ARRAY_SIZE(tests); i++) {
@@ -3144,6 +2725,6 @@ int main(int argc, char **argv)
 		printf("# --- %s\n", tests[i].name);
 		tests[i].fn(c);
 	}
-	nl_close(c);
+	nlr_close(c);
 	return finish();
 }
