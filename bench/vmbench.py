@@ -326,7 +326,7 @@ CONSUMERS = ["c_raw", "c_libnl", "swift", "swift_ack", "c_raw_ack"]
 
 def section_throughput():
     sizes = {64: 20000, 1024: 10000, 16384: 2000}
-    reps = 2
+    reps = 3
     cells = [(size, count, subs, producer, consumer)
              for size, count in sizes.items() for subs in (1, 4, 16)
              for producer in ("test", "emit") for consumer in CONSUMERS

@@ -166,11 +166,12 @@ final class NLSocket {
         _ request: ControlRequest, familyID: UInt16, seq: UInt32, portID: UInt32,
         _ body: (OpaquePointer) throws(NetlinkPushError) -> R
     ) throws(NetlinkPushError) -> R {
-        var payloadBytes = 0
-        for a in request.attributes {
-            if case .binary(_, let b) = a { payloadBytes += b.count }
-        }
-        guard let msg = nlmsg_alloc_size(Int(getpagesize()) + payloadBytes) else {
+        let attributes = request.attributes
+        // Exactly what the message needs (nlmsg_alloc_size zeroes the whole buffer, so
+        // a page per ack would cost more than the encoding itself).
+        var size = Int(cnl_nlmsg_hdrlen()) + Int(cnl_genl_hdrlen())
+        for a in attributes { size += NL.align(NL.attrHeaderSize + a.valueSize) }
+        guard let msg = nlmsg_alloc_size(size) else {
             throw .socket(operation: request.operation, errno: ENOMEM, detail: "nlmsg_alloc failed")
         }
         defer { nlmsg_free(msg) }
@@ -181,7 +182,7 @@ final class NLSocket {
         else {
             throw .socket(operation: request.operation, errno: EMSGSIZE, detail: "genlmsg_put failed")
         }
-        for attr in request.attributes {
+        for attr in attributes {
             let type = Int32(attr.type)
             let rc: Int32
             switch attr {

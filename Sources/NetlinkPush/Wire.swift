@@ -375,6 +375,17 @@ enum WireAttribute: Equatable, Sendable {
             return t
         }
     }
+
+    /// Bytes of the value, without the attribute header and padding.
+    var valueSize: Int {
+        switch self {
+        case .u16: return 2
+        case .u32, .s32: return 4
+        case .u64: return 8
+        case .binary(_, let b): return b.count
+        case .string(_, let s): return s.utf8.count + 1
+        }
+    }
 }
 
 /// Builds a generic netlink message byte by byte (pure Swift twin of

@@ -18,7 +18,8 @@ struct SubscriberSummary: Sendable {
     var lastNs: UInt64 = 0
     var error: String?
 
-    /// Events per second between the first and the last event received.
+    /// Events per second between the first and the last event received (with acks:
+    /// until the last ack was taken).
     var rate: Double {
         guard received > 1, lastNs > firstNs else { return .nan }
         return Double(received - 1) / (Double(lastNs - firstNs) / 1e9)
@@ -175,6 +176,8 @@ struct Consumer: Sendable {
                         do {
                             try s.ack(e)
                             sum.acked += 1
+                            // done with the event only once the kernel took the ack
+                            sum.lastNs = monotonicNow()
                         } catch {
                             sum.ackErrors += 1
                             if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(e.seq) failed: \(error)") }
