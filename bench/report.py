@@ -309,11 +309,17 @@ def git(*a):
         return ""
 
 
+# the commit the VM part ran at (scripts/bench.sh writes it; --skip-vm keeps it)
+vm_commit = ""
+if os.path.exists(os.path.join(RES, "vm-commit.txt")):
+    vm_commit = open(os.path.join(RES, "vm-commit.txt")).read().strip()
+
 host = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
         "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
         "host_kernel": platform.release()}
 results = {
     "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "smoke": args.smoke, "git_commit": git("rev-parse", "HEAD"),
+    "vm_git_commit": vm_commit,
     "vm": {"kernel": meta.get("kernel", args.kernel), "cpus": meta.get("cpus"), "mem_total_kb": meta.get("mem_total_kb"),
            "emulation": "TCG (qemu software emulation, vng --disable-kvm)", "rmem_default": meta.get("rmem_default"),
            "swift_cli": meta.get("swift_cli"), "started": meta.get("started"), "seconds": meta_end.get("seconds")},
@@ -330,7 +336,10 @@ blocks = {}
 blocks["when"] = "\n".join([
     f"- Taken: {meta.get('started', '?')} (VM part, {meta_end.get('seconds', '?')} s); report generated {results['generated']}"
     + (" — **smoke run: tiny counts, figures meaningless**" if args.smoke else ""),
-    f"- Git commit: `{results['git_commit'][:12] or '?'}` (plus the working tree of that moment)",
+    (f"- Git commit: `{results['git_commit'][:12] or '?'}` (plus the working tree of that moment)"
+     if not vm_commit or vm_commit.split()[0] == results["git_commit"] else
+     f"- Git commit: VM part at `{vm_commit.split()[0][:12]}`{' + working tree' if 'dirty' in vm_commit else ''}, "
+     f"host part and report at `{results['git_commit'][:12] or '?'}`"),
     f"- VM: Debian kernel `{meta.get('kernel', '?')}`, {meta.get('cpus', '?')} vCPUs, "
     f"{(meta.get('mem_total_kb') or 0) // 1024} MiB, **TCG software emulation** (no KVM), "
     f"`net.core.rmem_default` {meta.get('rmem_default', '?')}",

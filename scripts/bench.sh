@@ -124,6 +124,8 @@ if [ "$SKIP_VM" = 0 ]; then
 	[ -s "$OUT/raw.jsonl" ] || { tail -n 40 "$WORK/vm.log"; die "the VM produced no results"; }
 	grep -q '"section": "meta_end"' "$OUT/raw.jsonl" || notes+=("VM run incomplete (rc $rc)")
 	cp "$OUT/raw.jsonl" "$RES/raw.jsonl"
+	# which code the VM part measured (a later --skip-vm run keeps it)
+	echo "$(git rev-parse HEAD 2>/dev/null) $(git diff --quiet HEAD 2>/dev/null || echo dirty)" >"$RES/vm-commit.txt"
 	cp "$OUT/run.log" "$RES/vm-run.log" 2>/dev/null
 	if [ "$SMOKE" = 0 ]; then
 		mkdir -p bench/data
