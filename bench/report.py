@@ -192,6 +192,7 @@ for r in loss:
                       fmt_int(x.get("received")), fmt_int(x.get("lost")),
                       fmt_int(x.get("recovered")) if r["consumer"] == "swift" else "n/a",
                       fmt_int(x.get("missing")),
+                      fmt_us(x["recovered_delay_max_ns"]) if x.get("recovered_delay_max_ns") else "–",
                       f"{x['seconds']:.2f} s" if x.get("seconds") is not None else "–"])
 
 scal = sect("scaling")
@@ -356,7 +357,7 @@ blocks["publish"] = table(["payload", "0 listeners", "1 holding", "1 reading", "
                           pub_rows) if pub_rows else "_not measured_"
 blocks["requests"] = table(["responder", "answered", "p50", "p99", "max", "requests/s"], req_rows) if req_rows else "_not measured_"
 blocks["loss"] = table(["listener", "receive buffer", "recovery", "burst", "received", "lost", "recovered by replay",
-                        "unaccounted", "time"], loss_rows) if loss_rows else "_not measured_"
+                        "unaccounted", "recovered: max delay", "time"], loss_rows) if loss_rows else "_not measured_"
 blocks["scaling_subscribers"] = table(["subscribers", "C raw events/s per sub", "C raw deliveries/s",
                                        "Swift events/s per sub", "Swift deliveries/s", "Swift / C"],
                                       scal_sub_rows) if scal_sub_rows else "_not measured_"

@@ -864,11 +864,22 @@ static bool nlpush_may_listen(const struct sk_buff *skb)
 	return unprivileged_listen || netlink_capable(skb, CAP_NET_ADMIN);
 }
 
-static const struct nla_policy nlpush_replay_policy[NLPUSH_A_MAX + 1] = {
-	[NLPUSH_A_SEQ] = { .type = NLA_U64 },
+/* COUNT of EMIT, and the optional bound of REPLAY */
+static struct netlink_range_validation nlpush_count_range = {
+	.min = 1,
+	.max = NLPUSH_EMIT_COUNT_MAX,
 };
 
-/* cb->args[0]: next sequence number to dump */
+static const struct nla_policy nlpush_replay_policy[NLPUSH_A_MAX + 1] = {
+	[NLPUSH_A_SEQ] = { .type = NLA_U64 },
+	[NLPUSH_A_COUNT] = NLA_POLICY_FULL_RANGE(NLA_U32, &nlpush_count_range),
+};
+
+/*
+ * cb->args[0]: next sequence number to dump
+ * cb->args[1]: events still to send when COUNT bounds the dump
+ * cb->args[2]: 1 when COUNT was given
+ */
 static int nlpush_replay_start(struct netlink_callback *cb)
 {
 	struct nlattr *tb[NLPUSH_A_MAX + 1];
@@ -885,6 +896,10 @@ static int nlpush_replay_start(struct netlink_callback *cb)
 	if (err)
 		return err;
 	cb->args[0] = tb[NLPUSH_A_SEQ] ? nla_get_u64(tb[NLPUSH_A_SEQ]) : 0;
+	if (tb[NLPUSH_A_COUNT]) {
+		cb->args[1] = nla_get_u32(tb[NLPUSH_A_COUNT]);
+		cb->args[2] = 1;
+	}
 	/* every dump skb must hold at least one event of the largest size */
 	cb->min_dump_alloc = nlmsg_total_size(GENL_HDRLEN +
 				nlpush_event_size(NLPUSH_PAYLOAD_MAX));
@@ -923,10 +938,14 @@ static int nlpush_replay_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	for (i = ring_find(cb->args[0]); i < ring_count; i++) {
 		const struct nlpush_entry *e = ring_at(i);
 
+		if (cb->args[2] && !cb->args[1])
+			break;	/* COUNT events sent */
 		err = nlpush_put_entry(skb, cb, e);
 		if (err)
 			break;
 		cb->args[0] = e->seq + 1;
+		if (cb->args[2])
+			cb->args[1]--;
 		sent++;
 	}
 	nlpush_stats.replayed += sent;
@@ -945,11 +964,6 @@ static const struct nla_policy nlpush_ack_policy[NLPUSH_A_MAX + 1] = {
 static const struct nla_policy nlpush_subscribe_policy[NLPUSH_A_MAX + 1] = {
 	[NLPUSH_A_NAME] = { .type = NLA_NUL_STRING,
 			    .len = NLPUSH_NAME_MAX - 1 },
-};
-
-static struct netlink_range_validation nlpush_count_range = {
-	.min = 1,
-	.max = NLPUSH_EMIT_COUNT_MAX,
 };
 
 static struct netlink_range_validation nlpush_timeout_range = {

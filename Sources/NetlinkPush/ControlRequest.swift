@@ -6,7 +6,8 @@ enum ControlRequest: Equatable, Sendable {
     case ack(seq: UInt64, status: Int32?, payload: [UInt8]?)
     case getStats
     case getSubscribers
-    case replay(from: UInt64?)
+    /// REPLAY from `from` (all when nil), at most `count` events (all when nil).
+    case replay(from: UInt64?, count: UInt32? = nil)
     case emit(type: UInt32?, payload: [UInt8]?, count: UInt32?, flags: UInt32?, timeoutMs: UInt32?)
     /// To the generic netlink controller (family id `GENL_ID_CTRL`): CTRL_CMD_GETFAMILY.
     case ctrlGetFamily(name: String)
@@ -64,8 +65,11 @@ enum ControlRequest: Equatable, Sendable {
             if let status { a.append(.s32(A.status.rawValue, status)) }
             if let payload { a.append(.binary(A.payload.rawValue, payload)) }
             return a
-        case .replay(let from):
-            return from.map { [.u64(A.seq.rawValue, $0)] } ?? []
+        case .replay(let from, let count):
+            var a: [WireAttribute] = []
+            if let from { a.append(.u64(A.seq.rawValue, from)) }
+            if let count { a.append(.u32(A.count.rawValue, count)) }
+            return a
         case .emit(let type, let payload, let count, let flags, let timeoutMs):
             var a: [WireAttribute] = []
             if let type { a.append(.u32(A.type.rawValue, type)) }
@@ -95,6 +99,9 @@ enum ControlRequest: Equatable, Sendable {
                 throw .invalidArgument(reason: "payload of \(payload.count) bytes exceeds \(Proto.payloadMax)")
             }
         default: break
+        }
+        if case .replay(_, let count?) = self, !(1...1_000_000).contains(count) {
+            throw .invalidArgument(reason: "replay count must be 1...1000000, got \(count)")
         }
         if case .emit(_, _, let count?, _, let timeout) = self {
             guard count >= 1, count <= 1_000_000 else {

@@ -159,12 +159,13 @@ public final class NetlinkPushChannel: Sendable {
     }
 
     /// The events the kernel's replay ring holds with `seq >= from` (all of them when
-    /// `from` is nil), in order, flagged ``EventFlags/replayed`` (`NLPUSH_CMD_REPLAY` dump).
+    /// `from` is nil), in order, flagged ``EventFlags/replayed`` (`NLPUSH_CMD_REPLAY` dump);
+    /// with `count` (1 to 1,000,000), at most that many of them, the oldest first.
     /// Needs `CAP_NET_ADMIN` unless the module runs with `unprivileged_listen=1`.
-    public func replay(from: UInt64? = nil) throws(NetlinkPushError) -> [Event] {
+    public func replay(from: UInt64? = nil, count: UInt32? = nil) throws(NetlinkPushError) -> [Event] {
         var list: [Event] = []
         let now = monotonicNanoseconds()
-        try perform(.replay(from: from), timeoutMs: 30_000) { (g) throws(NetlinkPushError) in
+        try perform(.replay(from: from, count: count), timeoutMs: 30_000) { (g) throws(NetlinkPushError) in
             list.append(try MessageDecoder.event(g, receivedNs: now))
         }
         return list

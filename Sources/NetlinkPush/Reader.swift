@@ -15,6 +15,23 @@ final class Reader {
     private var finished = false
     /// Items not yet handed to the stream (see ``flush()``).
     private var batch = ItemBatch()
+    /// The socket reported ENOBUFS (or a truncated datagram): events were dropped
+    /// somewhere in what is queued. Recovery waits until the queue is drained: the
+    /// queued events are still good, and the gaps they reveal are replayed one by one.
+    private var overrunPending = false
+    /// No sequence number below this is in the kernel's replay ring any more (learnt
+    /// from replays that started past where they were asked to; the ring only moves
+    /// forward). Gaps below it are reported lost without a futile replay, which would
+    /// only keep the reader from its socket while it overruns further.
+    private var ringOldestAtLeast: UInt64 = 0
+    /// After an overrun, live events that came after a gap wait here, in order, until
+    /// the socket is drained: then one replay fills every gap at once
+    /// (``resolveHeldBack()``), instead of a round trip per gap while the socket
+    /// keeps overrunning.
+    private var heldBack: [Event] = []
+    private var heldBackBytes = 0
+    static let maxHeldBack = 4096
+    static let maxHeldBackBytes = 16 << 20
     /// Without recovery: an overrun or a full stream buffer dropped events, and no later
     /// event revealed how many yet (see ``checkTrailingLoss()``).
     private var trailingLoss: (deadline: UInt64, horizon: UInt64?)?
@@ -107,10 +124,13 @@ final class Reader {
             if finished || core.isStopping { return }
             switch try events.receiveMany(into: slots) {
             case .wouldBlock:
+                drained()
                 return
             case .overrun:
-                logger.warning("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
-                recover(revealedBy: nil, reason: "ENOBUFS")
+                if !overrunPending {
+                    logger.warning("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
+                }
+                overrunPending = true
             case .received(let n):
                 let now = monotonicNanoseconds()
                 for i in 0..<n {
@@ -120,14 +140,104 @@ final class Reader {
                         continue
                     case .truncated(let size):
                         logger.warning("nlpush message truncated", metadata: ["size": "\(size)"])
-                        recover(revealedBy: nil, reason: "truncated message")
+                        overrunPending = true
                     case .data(let bytes):
                         try handleBatch(bytes, receivedNs: now)
                     }
                 }
-                if n < slots.count { return }
+                if n < slots.count {
+                    drained()
+                    return
+                }
             }
         }
+    }
+
+    private func hold(_ e: Event) {
+        heldBack.append(e)
+        heldBackBytes += e.payload.count
+        if heldBack.count >= Reader.maxHeldBack || heldBackBytes >= Reader.maxHeldBackBytes { resolveHeldBack() }
+    }
+
+    /// Fills every gap before the held-back events with one replay, bounded by the
+    /// newest held event, and delivers replayed and held events merged in order;
+    /// what the ring no longer holds is reported lost.
+    private func resolveHeldBack() {
+        let held = heldBack
+        heldBack = []
+        heldBackBytes = 0
+        guard let newest = held.last, let fam = family, !finished else { return }
+        if core.isWaitingForSpace {
+            overflowed = true  // the overflow recovery replays these too, once there is room
+            return
+        }
+        guard let last = tracker.last else {
+            for e in held { deliver(e) }
+            return
+        }
+        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+            let s = try MessageDecoder.stats(g)
+            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
+        }
+        var i = 0
+        var replayed = 0
+        func emit(_ e: Event, fromReplay: Bool) {
+            switch tracker.classifyReplayed(e.seq) {
+            case .duplicate:
+                return
+            case .deliver:
+                break
+            case .deliverAfterLoss(let range):
+                lost(range)
+                _ = tracker.declareLost(before: e.seq)
+            }
+            if deliver(e) && fromReplay { replayed += 1 }
+        }
+        let from = max(last + 1, ringOldestAtLeast)
+        if from < newest.seq {
+            do throws(NetlinkPushError) {
+                let count = UInt32(clamping: min(newest.seq - from, 1_000_000))
+                try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                    (g) throws(NetlinkPushError) in
+                    guard !self.overflowed, !self.finished else { return }  // drain, discard
+                    let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
+                    if e.seq >= newest.seq { return }
+                    while i < held.count, held[i].seq < e.seq {
+                        emit(held[i], fromReplay: false)
+                        i += 1
+                    }
+                    if i < held.count, held[i].seq == e.seq { return }  // the live copy follows
+                    emit(e, fromReplay: true)
+                }
+            } catch {
+                logger.warning("nlpush replay failed", metadata: ["reason": "overrun", "error": "\(error)"])
+                if !familyStillPresent() {
+                    handleDisconnect()
+                    return
+                }
+            }
+        }
+        if overflowed || finished { return }
+        while i < held.count {
+            emit(held[i], fromReplay: false)
+            i += 1
+        }
+        if replayed > 0 {
+            logger.info(
+                "nlpush recovered events from the replay ring",
+                metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "overrun"])
+            notice(.recovered(count: replayed))
+        }
+    }
+
+    /// The socket's queue is empty. After an overrun, the gaps the queued events
+    /// revealed are filled (``resolveHeldBack()``), then what they did not reveal
+    /// (events dropped at the end of the burst) is recovered.
+    private func drained() {
+        if !heldBack.isEmpty { resolveHeldBack() }
+        guard overrunPending, !finished else { return }
+        overrunPending = false
+        recover(revealedBy: nil, reason: "ENOBUFS")
     }
 
     private func handleBatch(_ bytes: UnsafeRawBufferPointer, receivedNs: UInt64) throws(NetlinkPushError) {
@@ -167,6 +277,10 @@ final class Reader {
 
     private func handleLive(_ e: Event) {
         if overflowed { return }  // skipped; recovery replays it later
+        if let held = heldBack.last {
+            if e.seq > held.seq { hold(e) }
+            return
+        }
         switch tracker.classifyLive(e.seq) {
         case .duplicate:
             return
@@ -175,7 +289,11 @@ final class Reader {
         case .gap(let range):
             if core.options.recovery {
                 logger.debug("nlpush sequence gap", metadata: ["missing": "\(range)"])
-                recover(revealedBy: e, reason: "sequence gap")
+                if overrunPending {
+                    hold(e)
+                } else {
+                    recover(revealedBy: e, reason: "sequence gap")
+                }
             } else {
                 lost(range)
                 _ = tracker.declareLost(before: e.seq)
@@ -257,20 +375,57 @@ final class Reader {
             return
         }
         var replayed = 0
+        // What does the ring hold? One small GET_STATS answer: no dump that would start
+        // past the gap (all discarded), and none that chases a producer still
+        // publishing (the dump would run as long as the burst, the socket unread).
+        var newest: UInt64?
+        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+            let s = try MessageDecoder.stats(g)
+            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
+            newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+        }
+        // What the ring is known not to hold any more is lost without asking.
+        let from = max(last + 1, ringOldestAtLeast)
+        if from > last + 1, let range = tracker.declareLost(before: revealed.map { min($0.seq, from) } ?? from) {
+            lost(range)
+        }
+        var firstReplayed: UInt64?
         do throws(NetlinkPushError) {
-            try core.control.perform(.replay(from: last + 1), familyID: fam.id, timeoutMs: 30_000) {
-                (g) throws(NetlinkPushError) in
-                guard !self.overflowed, !self.finished else { return }  // drain, discard
-                let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
-                switch self.tracker.classifyReplayed(e.seq) {
-                case .duplicate:
-                    return
-                case .deliver:
-                    if self.deliver(e) { replayed += 1 }
-                case .deliverAfterLoss(let range):
-                    self.lost(range)
-                    _ = self.tracker.declareLost(before: e.seq)
-                    if self.deliver(e) { replayed += 1 }
+            // A gap revealed by a live event needs only the missing events: the ones
+            // after it are (or will be) in the socket queue. Without a revealing event
+            // (the tail of a burst, a full stream buffer) replay everything newer.
+            var count: UInt32?
+            if let revealed {
+                count = revealed.seq > from ? UInt32(clamping: min(revealed.seq - from, 1_000_000)) : 0
+            } else if let newest {
+                count = newest >= from ? UInt32(clamping: min(newest - from + 1, 1_000_000)) : 0
+            }
+            if count != 0 {
+                try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                    (g) throws(NetlinkPushError) in
+                    guard !self.overflowed, !self.finished else { return }  // drain, discard
+                    let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
+                    if firstReplayed == nil { firstReplayed = e.seq }
+                    // Only the gap: from the revealing event on, the socket queue has the
+                    // events (when the ring no longer holds the gap, the dump starts past
+                    // it; taking those would declare the queued events lost).
+                    if let revealed, e.seq >= revealed.seq { return }
+                    switch self.tracker.classifyReplayed(e.seq) {
+                    case .duplicate:
+                        return
+                    case .deliver:
+                        if self.deliver(e) { replayed += 1 }
+                    case .deliverAfterLoss(let range):
+                        self.lost(range)
+                        _ = self.tracker.declareLost(before: e.seq)
+                        if self.deliver(e) { replayed += 1 }
+                    }
+                }
+                // The ring started past `from`, or (asked for a gap) held none of it.
+                if let first = firstReplayed, first > from {
+                    ringOldestAtLeast = max(ringOldestAtLeast, first)
+                } else if firstReplayed == nil, let revealed {
+                    ringOldestAtLeast = max(ringOldestAtLeast, revealed.seq)
                 }
             }
         } catch {
@@ -382,6 +537,9 @@ final class Reader {
         family = fam
         core.setFamily(fam)
         tracker.reset(last: 0)  // sequence numbers restart at 1 after a reload
+        ringOldestAtLeast = 0
+        heldBack = []
+        heldBackBytes = 0
         overflowed = false
         logger.info(
             "nlpush reconnected", metadata: ["subscription": "\(core.name)", "family": "\(fam.id)"])

@@ -29,7 +29,11 @@ public struct SubscriptionOptions: Sendable, Hashable {
     public var messageBufferSize: Int
 
     /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
-    /// full stream buffer. Default `true`. When `false`, a gap is reported as
+    /// full stream buffer. Default `true`. After an overrun the events still queued on
+    /// the socket are read first and one bounded replay fills the gaps they reveal; a
+    /// replay is time the reader does not spend on its socket, so against a producer
+    /// that stays faster than the reader, a larger ``receiveBufferSize`` is what
+    /// prevents loss. When `false`, a gap is reported as
     /// ``SubscriptionItem/lost(_:)`` when the next event reveals it; events dropped at
     /// the very end of a burst, with no event after them, are reported once the socket
     /// stayed quiet for about 100 ms and the kernel's statistics confirm them published.

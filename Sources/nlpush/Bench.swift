@@ -90,12 +90,14 @@ struct Bench: AsyncParsableCommand {
         var received: UInt64 = 0
         var lost: UInt64 = 0
         var recovered: UInt64 = 0
+        var recoveredDelayMaxNs: UInt64 = 0
         var corrupt: UInt64 = 0
         var lastNs = startedNs
         for s in summaries {
             received += s.received
             lost += s.lost
             recovered += s.recovered
+            recoveredDelayMaxNs = max(recoveredDelayMaxNs, s.recoveredDelayMaxNs)
             corrupt += s.corrupt
             lastNs = max(lastNs, s.lastNs)
         }
@@ -117,6 +119,7 @@ struct Bench: AsyncParsableCommand {
             j.add("missing", missing)
             j.add("recovered", recovered)
             j.add("corrupt", corrupt)
+            j.add("recovered_delay_max_ns", recoveredDelayMaxNs)
             j.add("seconds", seconds, decimals: 6)
             j.add("events_per_second", perSub)
             j.add("deliveries_per_second", Double(received) / seconds)

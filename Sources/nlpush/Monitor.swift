@@ -10,6 +10,8 @@ struct SubscriberSummary: Sendable {
     var received: UInt64 = 0
     var lost: UInt64 = 0
     var recovered: UInt64 = 0
+    /// Longest time from publication to reception of an event recovered by replay.
+    var recoveredDelayMaxNs: UInt64 = 0
     var acked: UInt64 = 0
     var ackErrors: UInt64 = 0
     var corrupt: UInt64 = 0
@@ -241,6 +243,7 @@ struct Consumer: Sendable {
         let latency = e.latencyNs
         if e.flags.contains(.replayed) {
             sum.recovered += 1  // its latency includes the recovery, not the channel's
+            sum.recoveredDelayMaxNs = max(sum.recoveredDelayMaxNs, latency)
         } else {
             sum.latency.record(latency)
         }

@@ -12,6 +12,7 @@ struct EncodingTests {
         ("get subscribers", .getSubscribers, Fixture.getSubscribers),
         ("replay from", .replay(from: 100), Fixture.replayFrom100),
         ("replay all", .replay(from: nil), Fixture.replayAll),
+        ("replay bounded", .replay(from: 100, count: 5), Fixture.replayFrom100Count5),
         ("emit", .emit(type: 7, payload: [0xaa], count: 3, flags: nil, timeoutMs: nil), Fixture.emit3),
         ("request", .emit(type: 9, payload: [], count: 1, flags: 1, timeoutMs: 5000), Fixture.requestEmit),
     ]

@@ -72,6 +72,9 @@ struct VMTests {
         let replayed = try channel.replay(from: seqs.lowerBound)
         #expect(Array(replayed.prefix(50).map(\.seq)) == Array(seqs))
         #expect(replayed.allSatisfy { $0.flags.contains(.replayed) })
+        let bounded = try channel.replay(from: seqs.lowerBound + 10, count: 7)
+        #expect(bounded.map(\.seq) == Array((seqs.lowerBound + 10)...(seqs.lowerBound + 16)))
+        #expect(throws: NetlinkPushError.self) { try channel.replay(from: 1, count: 0) }
         sub.cancel()
     }
 

@@ -656,13 +656,22 @@ static uint64_t recv_events(struct nlr_sock *s, uint64_t want, int timeout_ms,
 }
 
 /* REPLAY dump; @seq 0 means "no SEQ attribute" */
-static int do_replay(struct nlr_sock *s, uint64_t seq, nlr_cb cb, void *arg)
+/* REPLAY from @seq (0: no SEQ), at most @count events (0: no COUNT) */
+static int do_replay_count(struct nlr_sock *s, uint64_t seq, uint32_t count,
+			   bool has_count, nlr_cb cb, void *arg)
 {
 	struct nlr_msg *m = cmd_new(NLPUSH_CMD_REPLAY, NLM_F_DUMP);
 
 	if (seq)
 		nlr_put_u64(m, NLPUSH_A_SEQ, seq);
+	if (has_count)
+		nlr_put_u32(m, NLPUSH_A_COUNT, count);
 	return transact_free(s, m, cb, arg);
+}
+
+static int do_replay(struct nlr_sock *s, uint64_t seq, nlr_cb cb, void *arg)
+{
+	return do_replay_count(s, seq, 0, false, cb, arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1680,6 +1689,20 @@ static void test_replay(struct nlr_sock *c)
 		   "stats REPLAYED += %llu", (unsigned long long)want))
 		diag("REPLAYED moved by %llu",
 		     (unsigned long long)DELTA(&s1, &s2, REPLAYED));
+
+	/* COUNT bounds the dump: the oldest COUNT events from SEQ */
+	verifier_init(&rv, s_first + 100);
+	rv.want_flags = NLPUSH_F_REPLAYED;
+	verifier_add(&rv, s_first, 2000, 32, 41, NULL);
+	err = do_replay_count(c, s_first + 100, 300, true, verifier_cb, &rv);
+	ok = !err && rv.got == 300 && verifier_clean(&rv);
+	if (!check(ok, "REPLAY SEQ s+100 COUNT 300 dumps exactly s+100..s+399, "
+		   "intact"))
+		diag("err %s, got %llu: %s", ename(err),
+		     (unsigned long long)rv.got, rv.first_err);
+	err = do_replay_count(c, s_first, 0, true, verifier_cb, &rv);
+	check_err(err, -ERANGE, "", c, "REPLAY COUNT 0 -> ERANGE, with extack");
+	stats_now(c, &s2);
 
 	/* drained: live events flow again */
 	memset(&lv, 0, sizeof(lv));

@@ -20,7 +20,7 @@
 #define NLPUSH_PAYLOAD_MAX	61440
 /* Size of a subscriber name buffer, including the terminating NUL. */
 #define NLPUSH_NAME_MAX		32
-/* Largest NLPUSH_A_COUNT accepted by NLPUSH_CMD_EMIT. */
+/* Largest NLPUSH_A_COUNT accepted by NLPUSH_CMD_EMIT and NLPUSH_CMD_REPLAY. */
 #define NLPUSH_EMIT_COUNT_MAX	1000000
 /* Largest NLPUSH_A_TIMEOUT_MS accepted by NLPUSH_CMD_EMIT. */
 #define NLPUSH_TIMEOUT_MS_MAX	60000
