@@ -92,8 +92,12 @@ struct Bench: AsyncParsableCommand {
         var recovered: UInt64 = 0
         var recoveredDelayMaxNs: UInt64 = 0
         var corrupt: UInt64 = 0
+        // From the publication of the first event (as the C listeners measure), else
+        // from the start of the producer.
+        var firstNs = UInt64.max
         var lastNs = startedNs
         for s in summaries {
+            if s.firstPublishedNs > 0 { firstNs = min(firstNs, s.firstPublishedNs) }
             received += s.received
             lost += s.lost
             recovered += s.recovered
@@ -104,7 +108,8 @@ struct Bench: AsyncParsableCommand {
         for s in summaries { latency.merge(s.latency) }
         let expected = UInt64(count) * UInt64(subscribers)
         let missing = expected > received + lost ? expected - received - lost : 0
-        let seconds = Double(lastNs - startedNs) / 1e9
+        if firstNs == .max || firstNs >= lastNs { firstNs = startedNs }
+        let seconds = Double(lastNs - firstNs) / 1e9
         let perSub = Double(count) / seconds
         if common.json {
             var j = JSONLine()

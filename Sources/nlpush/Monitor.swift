@@ -17,6 +17,8 @@ struct SubscriberSummary: Sendable {
     var corrupt: UInt64 = 0
     var latency = Histogram()
     var firstNs: UInt64 = 0
+    /// Publication time (kernel `CLOCK_MONOTONIC`) of the first event received.
+    var firstPublishedNs: UInt64 = 0
     var lastNs: UInt64 = 0
     var error: String?
 
@@ -238,7 +240,10 @@ struct Consumer: Sendable {
 
     private func record(_ e: Event, into sum: inout SubscriberSummary) {
         sum.received += 1
-        if sum.firstNs == 0 { sum.firstNs = e.receivedNs }
+        if sum.firstNs == 0 {
+            sum.firstNs = e.receivedNs
+            sum.firstPublishedNs = e.timestampNs
+        }
         sum.lastNs = e.receivedNs
         let latency = e.latencyNs
         if e.flags.contains(.replayed) {
