@@ -157,12 +157,19 @@ class Listeners:
         return out
 
 
-def c_summary(res, n, count):
-    """Aggregate of N listener JSON lines of one burst."""
+def c_summary(res, n, count, newest=None):
+    """Aggregate of N listener JSON lines of one burst. `newest` is the kernel's
+    last sequence number once the burst was published: a listener that overran
+    (ENOBUFS) and received nothing after some point lost the events from its
+    last one to `newest` (the C listeners count only the holes between events
+    they received; the Swift library asks the kernel the same way)."""
     if not res:
         return None
     received = sum(r["events"] for r in res)
     gaps = sum(r["gaps"] for r in res)
+    if newest:
+        gaps += sum(max(0, newest - r["last_seq"]) for r in res
+                    if r["overruns"] and r["last_seq"])
     t0 = min(r["first_ts_ns"] for r in res if r["first_ts_ns"]) if received else 0
     t1 = max(r["last_rx_ns"] for r in res)
     secs = (t1 - t0) / 1e9 if received and t1 > t0 else 0
@@ -186,7 +193,8 @@ def c_cell(tool, producer, size, subs, count, ack=False, rcvbuf=BIG_RCVBUF):
     ls = Listeners(tool, subs, count, rcvbuf, extra, timeout=max(120, count // 50))
     prod = produce(producer, count, size)
     res = ls.finish()
-    s = c_summary(res, subs, count)
+    next_seq = stats().get("next_seq", 0)
+    s = c_summary(res, subs, count, newest=next_seq - 1 if next_seq else None)
     if s is not None and prod:
         s["produce_ns"] = prod.get("produce_ns")
     return s

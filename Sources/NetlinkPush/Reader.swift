@@ -17,8 +17,17 @@ final class Reader {
     private var batch = ItemBatch()
     /// The socket reported ENOBUFS (or a truncated datagram): events were dropped
     /// somewhere in what is queued. Recovery waits until the queue is drained: the
-    /// queued events are still good, and the gaps they reveal are replayed one by one.
+    /// queued events are still good, and the gaps they reveal that the ring still
+    /// holds are replayed together (``heldBack``).
     private var overrunPending = false
+    /// ``readAvailable()`` stopped (its budget spent) before it saw the queue empty
+    /// while recovery waits for exactly that: read again without waiting in poll().
+    private var recheck = false
+    /// With recovery: an overrun was followed by a drained socket. Events dropped at
+    /// the end of what was queued are revealed by the next live event, if one comes
+    /// before this deadline; otherwise the tail is replayed (see ``drained()``).
+    private var tailCheckDeadline: UInt64?
+    static let tailGraceNs: UInt64 = 10_000_000
     /// No sequence number below this is in the kernel's replay ring any more (learnt
     /// from replays that started past where they were asked to; the ring only moves
     /// forward). Gaps below it are reported lost without a futile replay, which would
@@ -30,6 +39,9 @@ final class Reader {
     /// keeps overrunning.
     private var heldBack: [Event] = []
     private var heldBackBytes = 0
+    /// Held-back events are resolved at the latest when one this new arrives: the
+    /// producer has then published enough to evict the gap (see ``gapInRing(_:)``).
+    private var resolveHeldBackAt: UInt64?
     static let maxHeldBack = 4096
     static let maxHeldBackBytes = 16 << 20
     /// Without recovery: an overrun or a full stream buffer dropped events, and no later
@@ -75,23 +87,29 @@ final class Reader {
         do {
             while !finished {
                 var timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
-                if let t = trailingLoss {
+                for deadline in [trailingLoss?.deadline, tailCheckDeadline] {
+                    guard let deadline else { continue }
                     let now = monotonicNanoseconds()
-                    let ms = Int32(clamping: t.deadline > now ? (t.deadline - now) / 1_000_000 + 1 : 0)
+                    let ms = Int32(clamping: deadline > now ? (deadline - now) / 1_000_000 + 1 : 0)
                     timeout = timeout < 0 ? ms : min(timeout, ms)
                 }
+                if recheck { timeout = 0 }
                 let ready = try Poll.wait(events.fd, core.wake.fd, timeoutMs: timeout)
                 if ready.second { core.wake.drain() }
                 if core.isStopping { break }
                 if overflowed && !core.isWaitingForSpace {
                     recover(revealedBy: nil, reason: "stream buffer overflow")
                 }
-                if ready.first { try readAvailable() }
+                if ready.first || recheck { try readAvailable() }
                 if family == nil && !finished && monotonicNanoseconds() >= nextReconnectAttempt {
                     tryReconnect()
                 }
                 if let t = trailingLoss, !ready.first, monotonicNanoseconds() >= t.deadline {
                     checkTrailingLoss()
+                }
+                if let d = tailCheckDeadline, monotonicNanoseconds() >= d {
+                    tailCheckDeadline = nil
+                    recover(revealedBy: nil, reason: "ENOBUFS")
                 }
                 flush()
             }
@@ -116,10 +134,13 @@ final class Reader {
 
     /// Reads what is queued on the event socket, up to 16 datagrams per recvmmsg()
     /// and 256 per call (to keep checking for the stop signal). A short read means the
-    /// queue is empty: back to poll() without a recvmsg() that would only say EAGAIN.
+    /// queue is empty: back to poll() without a recvmsg() that would only say EAGAIN
+    /// (unless recovery is pending: see below).
     /// What it decodes is handed to the stream in batches, by the caller's ``flush()``
     /// or when a batch is full.
     private func readAvailable() throws(NetlinkPushError) {
+        recheck = false
+        defer { if !finished { recheck = overrunPending || !heldBack.isEmpty } }
         for _ in 0..<(256 / Reader.datagramsPerCall) {
             if finished || core.isStopping { return }
             switch try events.receiveMany(into: slots) {
@@ -146,6 +167,10 @@ final class Reader {
                     }
                 }
                 if n < slots.count {
+                    // recvmmsg() also stops short at an overrun (the ENOBUFS comes
+                    // with the next call): where drained() would start a replay, ask
+                    // once more instead of replaying while the socket keeps filling.
+                    if overrunPending || !heldBack.isEmpty { continue }
                     drained()
                     return
                 }
@@ -153,16 +178,44 @@ final class Reader {
         }
     }
 
+    /// Whether the kernel's replay ring still holds part of a gap revealed after an
+    /// overrun (one small GET_STATS tells): only then are the events after it held
+    /// back for a replay, and only until the producer has published enough to evict
+    /// the gap (``resolveHeldBackAt``). Under a producer that outruns the reader the
+    /// socket queue is as deep as the ring, the gaps it reveals are gone or about to
+    /// go, and holding would only cost the reader its pace (every held event is fresh
+    /// memory): such a gap is reported lost at once, as without recovery.
+    private func gapInRing(_ gap: ClosedRange<UInt64>) -> Bool {
+        if gap.upperBound < ringOldestAtLeast { return false }
+        guard let fam = family else { return false }
+        var newest: UInt64?
+        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+            let s = try MessageDecoder.stats(g)
+            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
+            newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+        }
+        guard gap.upperBound >= ringOldestAtLeast else { return false }
+        // A full ring evicts one event per event published: after this many more, the
+        // gap is gone (if the ring had room, resolving early only replays sooner).
+        if let newest { resolveHeldBackAt = newest + (gap.upperBound - ringOldestAtLeast) + 1 }
+        return true
+    }
+
     private func hold(_ e: Event) {
         heldBack.append(e)
         heldBackBytes += e.payload.count
-        if heldBack.count >= Reader.maxHeldBack || heldBackBytes >= Reader.maxHeldBackBytes { resolveHeldBack() }
+        if heldBack.count >= Reader.maxHeldBack || heldBackBytes >= Reader.maxHeldBackBytes
+            || e.seq >= resolveHeldBackAt ?? .max
+        {
+            resolveHeldBack()
+        }
     }
 
     /// Fills every gap before the held-back events with one replay, bounded by the
     /// newest held event, and delivers replayed and held events merged in order;
     /// what the ring no longer holds is reported lost.
     private func resolveHeldBack() {
+        resolveHeldBackAt = nil
         let held = heldBack
         heldBack = []
         heldBackBytes = 0
@@ -231,13 +284,22 @@ final class Reader {
     }
 
     /// The socket's queue is empty. After an overrun, the gaps the queued events
-    /// revealed are filled (``resolveHeldBack()``), then what they did not reveal
-    /// (events dropped at the end of the burst) is recovered.
+    /// revealed are filled (``resolveHeldBack()``). What they did not reveal (events
+    /// dropped after the last one queued) is revealed by the next live event as an
+    /// ordinary gap, which recovery fills from the ring; only when none comes within
+    /// ``tailGraceNs`` (the burst is over) is the tail replayed up to the newest
+    /// event published. Replaying it at once would fetch from the ring, while the
+    /// producer is still publishing, the very events it is queueing on the socket,
+    /// and leave the socket unread meanwhile.
     private func drained() {
         if !heldBack.isEmpty { resolveHeldBack() }
         guard overrunPending, !finished else { return }
         overrunPending = false
-        recover(revealedBy: nil, reason: "ENOBUFS")
+        if core.options.recovery {
+            tailCheckDeadline = monotonicNanoseconds() + Reader.tailGraceNs
+        } else {
+            recover(revealedBy: nil, reason: "ENOBUFS")
+        }
     }
 
     private func handleBatch(_ bytes: UnsafeRawBufferPointer, receivedNs: UInt64) throws(NetlinkPushError) {
@@ -276,6 +338,7 @@ final class Reader {
     // MARK: delivery
 
     private func handleLive(_ e: Event) {
+        tailCheckDeadline = nil  // it reveals whether the tail of an overrun was dropped
         if overflowed { return }  // skipped; recovery replays it later
         if let held = heldBack.last {
             if e.seq > held.seq { hold(e) }
@@ -290,7 +353,13 @@ final class Reader {
             if core.options.recovery {
                 logger.debug("nlpush sequence gap", metadata: ["missing": "\(range)"])
                 if overrunPending {
-                    hold(e)
+                    if gapInRing(range) {
+                        hold(e)
+                    } else {
+                        lost(range)
+                        _ = tracker.declareLost(before: e.seq)
+                        deliver(e)
+                    }
                 } else {
                     recover(revealedBy: e, reason: "sequence gap")
                 }
@@ -500,6 +569,7 @@ final class Reader {
         events.dropMembership(fam.eventsGroup)
         family = nil
         overflowed = false
+        tailCheckDeadline = nil
         core.setFamily(nil)
         notice(.disconnected)
         if !core.options.autoReconnect {
@@ -540,6 +610,7 @@ final class Reader {
         ringOldestAtLeast = 0
         heldBack = []
         heldBackBytes = 0
+        resolveHeldBackAt = nil
         overflowed = false
         logger.info(
             "nlpush reconnected", metadata: ["subscription": "\(core.name)", "family": "\(fam.id)"])

@@ -31,9 +31,11 @@ public struct SubscriptionOptions: Sendable, Hashable {
     /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
     /// full stream buffer. Default `true`. After an overrun the events still queued on
     /// the socket are read first and one bounded replay fills the gaps they reveal; a
+    /// gap the ring no longer holds is reported lost at once, without a replay. A
     /// replay is time the reader does not spend on its socket, so against a producer
-    /// that stays faster than the reader, a larger ``receiveBufferSize`` is what
-    /// prevents loss. When `false`, a gap is reported as
+    /// that stays faster than the reader (the socket queue then is as deep as the
+    /// ring and its gaps are gone), a larger ``receiveBufferSize`` is what prevents
+    /// loss. When `false`, a gap is reported as
     /// ``SubscriptionItem/lost(_:)`` when the next event reveals it; events dropped at
     /// the very end of a burst, with no event after them, are reported once the socket
     /// stayed quiet for about 100 ms and the kernel's statistics confirm them published.
