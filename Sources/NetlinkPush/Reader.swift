@@ -23,11 +23,19 @@ final class Reader {
     /// ``readAvailable()`` stopped (its budget spent) before it saw the queue empty
     /// while recovery waits for exactly that: read again without waiting in poll().
     private var recheck = false
-    /// With recovery: an overrun was followed by a drained socket. Events dropped at
-    /// the end of what was queued are revealed by the next live event, if one comes
-    /// before this deadline; otherwise the tail is replayed (see ``drained()``).
-    private var tailCheckDeadline: UInt64?
+    /// Events may have been dropped after the last one read (the tail of an overrun,
+    /// or what was skipped while the stream buffer was full), and no later event has
+    /// revealed them yet. The next live event does, as an ordinary gap, and clears
+    /// this; if none comes before `deadline` and the socket is quiet, ``checkTail()``
+    /// asks the kernel. `horizon`: the newest event published at the previous check
+    /// (without recovery).
+    private var tail: (deadline: UInt64, horizon: UInt64?)?
+    /// With recovery, how long the tail of an overrun waits for the next event before
+    /// it is replayed (see ``drained()``).
     static let tailGraceNs: UInt64 = 10_000_000
+    /// Without recovery, how long a published event may take to reach the socket
+    /// before a drained, quiet subscription declares it lost.
+    static let trailingLossGraceNs: UInt64 = 100_000_000
     /// No sequence number below this is in the kernel's replay ring any more (learnt
     /// from replays that started past where they were asked to; the ring only moves
     /// forward). Gaps below it are reported lost without a futile replay, which would
@@ -44,13 +52,6 @@ final class Reader {
     private var resolveHeldBackAt: UInt64?
     static let maxHeldBack = 4096
     static let maxHeldBackBytes = 16 << 20
-    /// Without recovery: an overrun or a full stream buffer dropped events, and no later
-    /// event revealed how many yet (see ``checkTrailingLoss()``).
-    private var trailingLoss: (deadline: UInt64, horizon: UInt64?)?
-
-    /// How long a published event may take to reach the socket before a drained,
-    /// quiet subscription declares it lost (without recovery).
-    static let trailingLossGraceNs: UInt64 = 100_000_000
     private var logger: Logger { core.logger }
 
     /// Most items handed over in one stream element.
@@ -87,10 +88,9 @@ final class Reader {
         do {
             while !finished {
                 var timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
-                for deadline in [trailingLoss?.deadline, tailCheckDeadline] {
-                    guard let deadline else { continue }
+                if let t = tail {
                     let now = monotonicNanoseconds()
-                    let ms = Int32(clamping: deadline > now ? (deadline - now) / 1_000_000 + 1 : 0)
+                    let ms = Int32(clamping: t.deadline > now ? (t.deadline - now) / 1_000_000 + 1 : 0)
                     timeout = timeout < 0 ? ms : min(timeout, ms)
                 }
                 if recheck { timeout = 0 }
@@ -104,12 +104,8 @@ final class Reader {
                 if family == nil && !finished && monotonicNanoseconds() >= nextReconnectAttempt {
                     tryReconnect()
                 }
-                if let t = trailingLoss, !ready.first, monotonicNanoseconds() >= t.deadline {
-                    checkTrailingLoss()
-                }
-                if let d = tailCheckDeadline, monotonicNanoseconds() >= d {
-                    tailCheckDeadline = nil
-                    recover(revealedBy: nil, reason: "ENOBUFS")
+                if let t = tail, !ready.first, monotonicNanoseconds() >= t.deadline {
+                    checkTail()
                 }
                 flush()
             }
@@ -186,14 +182,8 @@ final class Reader {
     /// go, and holding would only cost the reader its pace (every held event is fresh
     /// memory): such a gap is reported lost at once, as without recovery.
     private func gapInRing(_ gap: ClosedRange<UInt64>) -> Bool {
-        if gap.upperBound < ringOldestAtLeast { return false }
-        guard let fam = family else { return false }
-        var newest: UInt64?
-        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
-            let s = try MessageDecoder.stats(g)
-            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
-            newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
-        }
+        if gap.upperBound < ringOldestAtLeast || family == nil { return false }
+        let newest = askRing()
         guard gap.upperBound >= ringOldestAtLeast else { return false }
         // A full ring evicts one event per event published: after this many more, the
         // gap is gone (if the ring had room, resolving early only replays sooner).
@@ -228,10 +218,7 @@ final class Reader {
             for e in held { deliver(e) }
             return
         }
-        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
-            let s = try MessageDecoder.stats(g)
-            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
-        }
+        _ = askRing()
         var i = 0
         var replayed = 0
         func emit(_ e: Event, fromReplay: Bool) {
@@ -296,7 +283,7 @@ final class Reader {
         guard overrunPending, !finished else { return }
         overrunPending = false
         if core.options.recovery {
-            tailCheckDeadline = monotonicNanoseconds() + Reader.tailGraceNs
+            tail = (monotonicNanoseconds() + Reader.tailGraceNs, nil)
         } else {
             recover(revealedBy: nil, reason: "ENOBUFS")
         }
@@ -338,7 +325,7 @@ final class Reader {
     // MARK: delivery
 
     private func handleLive(_ e: Event) {
-        tailCheckDeadline = nil  // it reveals whether the tail of an overrun was dropped
+        tail = nil  // it reveals whether events before it were dropped
         if overflowed { return }  // skipped; recovery replays it later
         if let held = heldBack.last {
             if e.seq > held.seq { hold(e) }
@@ -433,8 +420,8 @@ final class Reader {
                 handleLiveWithoutRecovery(revealed)
             } else {
                 // Events were dropped (overrun, full buffer): a later event will reveal
-                // the gap; if none comes, checkTrailingLoss() reports it.
-                trailingLoss = (monotonicNanoseconds() + Reader.trailingLossGraceNs, nil)
+                // the gap; if none comes, checkTail() reports it.
+                tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, nil)
             }
             return
         }
@@ -447,12 +434,7 @@ final class Reader {
         // What does the ring hold? One small GET_STATS answer: no dump that would start
         // past the gap (all discarded), and none that chases a producer still
         // publishing (the dump would run as long as the burst, the socket unread).
-        var newest: UInt64?
-        try? core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
-            let s = try MessageDecoder.stats(g)
-            self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
-            newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
-        }
+        let newest = askRing()
         // What the ring is known not to hold any more is lost without asking.
         let from = max(last + 1, ringOldestAtLeast)
         if from > last + 1, let range = tracker.declareLost(before: revealed.map { min($0.seq, from) } ?? from) {
@@ -519,35 +501,50 @@ final class Reader {
         }
     }
 
-    /// Without recovery, after events were dropped and the socket has stayed quiet: asks
-    /// the kernel for the last sequence number published. What lies between the last
+    /// The socket stayed quiet past the ``tail`` deadline. With recovery, the tail is
+    /// replayed from the ring (up to the newest event published). Without, the kernel
+    /// is asked for the last sequence number published: what lies between the last
     /// event accounted for and it is reported lost once it stayed the same for a whole
-    /// grace period (a published event reaches the socket within microseconds; anything
-    /// newer arriving later is delivered normally).
-    private func checkTrailingLoss() {
-        guard let t = trailingLoss, let fam = family else {
-            trailingLoss = nil
+    /// grace period (a published event reaches the socket within microseconds;
+    /// anything newer arriving later is delivered normally).
+    private func checkTail() {
+        guard let t = tail, family != nil else {
+            tail = nil
             return
         }
-        var published: UInt64?
-        do throws(NetlinkPushError) {
-            try core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
-                let s = try MessageDecoder.stats(g)
-                published = s.nextSeq > 0 ? s.nextSeq - 1 : 0
-            }
-        } catch {
-            logger.debug("nlpush: stats for the loss check failed", metadata: ["error": "\(error)"])
+        if core.options.recovery {
+            tail = nil
+            recover(revealedBy: nil, reason: "ENOBUFS")
+            return
         }
-        guard let published, let last = tracker.last, published > last else {
-            trailingLoss = nil  // nothing missing (or cannot tell: the next event will)
+        guard let published = askRing(), let last = tracker.last, published > last else {
+            tail = nil  // nothing missing (or cannot tell: the next event will)
             return
         }
         if t.horizon == published {
             if let range = tracker.declareLost(before: published + 1) { lost(range) }
-            trailingLoss = nil
+            tail = nil
         } else {
-            trailingLoss = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published)
+            tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published)
         }
+    }
+
+    /// One small `GET_STATS`: returns the newest sequence number published (nil when
+    /// the kernel cannot be asked) and learns the oldest one the ring still holds
+    /// (``ringOldestAtLeast``).
+    private func askRing() -> UInt64? {
+        guard let fam = family else { return nil }
+        var newest: UInt64?
+        do throws(NetlinkPushError) {
+            try core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+                let s = try MessageDecoder.stats(g)
+                self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
+                newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+            }
+        } catch {
+            logger.debug("nlpush: GET_STATS failed", metadata: ["error": "\(error)"])
+        }
+        return newest
     }
 
     private func handleLiveWithoutRecovery(_ e: Event) {
@@ -569,7 +566,7 @@ final class Reader {
         events.dropMembership(fam.eventsGroup)
         family = nil
         overflowed = false
-        tailCheckDeadline = nil
+        tail = nil
         core.setFamily(nil)
         notice(.disconnected)
         if !core.options.autoReconnect {
