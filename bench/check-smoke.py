@@ -55,7 +55,7 @@ if r is not None:
           any(p["listeners"] > 0 and p.get("ns_per_event", 0) > 0 for p in pub))
 
     req = r.get("requests", [])
-    for responder in ("c_raw", "c_libnl", "swift_respond", "swift_monitor_ack", "swift_exec"):
+    for responder in ("c_raw", "c_libnl", "swift_respond", "swift_exec"):
         rows = [x for x in req if x["responder"] == responder]
         ok = rows and all(x["answered"] == x["requests"] and x["latency_p50_ns"] > 0 for x in rows)
         check(f"requests: {responder} answered every request", bool(ok), json.dumps(rows)[:300])

@@ -373,14 +373,13 @@ def request_block(responder, n, size=64, timeout_ms=2000):
     else:
         if responder == "swift_exec":
             cmd = [NLPUSH, "respond", "--exec", "cat"]
-        elif responder == "swift_respond":  # in process, same answer as the C listeners
+        else:  # swift_respond: in process, same answer as the C listeners
             cmd = [NLPUSH, "respond", "--status", "0", "--reply", "ok", "--quiet"]
-        else:  # swift_monitor_ack: status 0, no payload
-            cmd = [NLPUSH, "monitor", "--ack", "--quiet"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logfile(responder))
-        # wait until it has subscribed (GET_STATS counts subscribers)
+        # wait until it has registered as a responder (protocol v2: a request with no
+        # responder fails at once with ENOTCONN; 'nlpush monitor --ack' never answers)
         deadline = time.monotonic() + 60
-        while stats().get("subscribers", 0) < 1 and time.monotonic() < deadline:
+        while stats().get("responders", 0) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.5)
     r = benchctl("request", n, size, timeout_ms, dump, timeout=3600)
@@ -410,11 +409,10 @@ def pct(v, p):
 
 
 def section_requests():
-    plan = {"c_raw": 10000, "c_libnl": 10000, "swift_respond": 10000, "swift_monitor_ack": 5000,
-            "swift_exec": 100}
+    plan = {"c_raw": 10000, "c_libnl": 10000, "swift_respond": 10000, "swift_exec": 100}
     blocks = 2
     if SMOKE:
-        plan = {"c_raw": 100, "c_libnl": 100, "swift_respond": 100, "swift_monitor_ack": 50, "swift_exec": 3}
+        plan = {"c_raw": 100, "c_libnl": 100, "swift_respond": 100, "swift_exec": 3}
         blocks = 1
     if not NLPUSH:
         plan = {k: v for k, v in plan.items() if k.startswith("c_")}

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install everything nlpush needs on a Debian 12 (bookworm) machine, idempotently.
-#   scripts/setup.sh [host|vm|bench|all]
+#   scripts/setup.sh [host|vm|bench|ynl|all]
 #     host: build deps for the Swift package and the C selftest (libnl, pkg-config)
 #     vm:   kernels of the test matrix (6.1 bookworm, 6.12 bookworm-backports),
 #           their headers, sparse, qemu and virtme-ng
-#     bench: valgrind (bench/callgrind.sh); all = host + vm + bench
+#     bench: valgrind (bench/callgrind.sh)
+#     ynl:  the kernel's YNL tools and netlink schemas (scripts/ynl.sh:
+#           linux-source-6.12, PyYAML, jsonschema, extracted to /var/cache/nlpush),
+#           for scripts/gen.sh, tests/check-spec.py and the VM suite 30-ynl.sh
+#     all = host + vm + bench + ynl (host and vm include ynl)
 set -euo pipefail
 what=${1:-all}
 SUDO=""
@@ -78,11 +82,18 @@ setup_bench() {
 	need_pkgs valgrind
 }
 
+setup_ynl() {
+	local dir
+	dir=$(bash "$(dirname "$0")/ynl.sh" ensure)
+	say "YNL tools: $dir"
+}
+
 case "$what" in
-host) setup_host ;;
-vm) setup_vm ;;
+host) setup_host; setup_ynl ;;
+vm) setup_vm; setup_ynl ;;
 bench) setup_bench ;;
-all) setup_host; setup_vm; setup_bench ;;
-*) echo "usage: $0 [host|vm|bench|all]" >&2; exit 2 ;;
+ynl) setup_ynl ;;
+all) setup_host; setup_vm; setup_bench; setup_ynl ;;
+*) echo "usage: $0 [host|vm|bench|ynl|all]" >&2; exit 2 ;;
 esac
 say "done ($what)"

@@ -74,8 +74,14 @@ final class ControlConnection: Sendable {
     /// or each message of a dump) are handed to `onMessage` in order. Returns when the
     /// kernel's ACK (do) or NLMSG_DONE (dump) arrives; throws the kernel's errno and
     /// extack when it refuses.
+    ///
+    /// With `awaitingReply` (an EMIT with `NLPUSH_F_REPLY_WANTED`), it returns only once
+    /// both the ACK and the `NLPUSH_CMD_REPLY` the kernel unicasts when the request ends
+    /// have arrived, in either order (both carry the EMIT's nlmsg_seq); `timeoutMs` then
+    /// bounds the whole wait.
     func perform(
         _ request: ControlRequest, familyID: UInt16, timeoutMs: Int32 = defaultTimeoutMs,
+        awaitingReply: Bool = false,
         onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
     ) throws(NetlinkPushError) {
         try request.validate()
@@ -85,15 +91,18 @@ final class ControlConnection: Sendable {
             s.nextSeq = s.nextSeq == UInt32.max ? 1 : s.nextSeq + 1
             try s.socket.send(request, familyID: familyID, seq: seq)
             try Self.awaitAnswer(
-                s, seq: seq, request: request, familyID: familyID, timeoutMs: timeoutMs, onMessage: onMessage)
+                s, seq: seq, request: request, familyID: familyID, timeoutMs: timeoutMs,
+                awaitingReply: awaitingReply, onMessage: onMessage)
         }
     }
 
     private static func awaitAnswer(
         _ s: State, seq: UInt32, request: ControlRequest, familyID: UInt16, timeoutMs: Int32,
-        onMessage: (GenlMessage) throws(NetlinkPushError) -> Void
+        awaitingReply: Bool, onMessage: (GenlMessage) throws(NetlinkPushError) -> Void
     ) throws(NetlinkPushError) {
         let op = request.operation
+        var acked = false
+        var replied = false
         let deadline = monotonicNanoseconds() + UInt64(max(timeoutMs, 0)) * 1_000_000
         // The kernel handles a request inside sendmsg(): the answer to a do-command (an
         // ack above all) is usually queued before send() returns, so read first and
@@ -124,7 +133,10 @@ final class ControlConnection: Sendable {
                 case NL.typeError:
                     let ack = try NetlinkAck(error: m)
                     if ack.errno != 0 { throw NetlinkPushError.kernel(op, errno: ack.errno, extack: ack.message) }
-                    if !request.isDump { return }
+                    if !request.isDump {
+                        if !awaitingReply || replied { return }
+                        acked = true
+                    }
                 case NL.typeDone:
                     let ack = try NetlinkAck(done: m)
                     if ack.errno != 0 { throw NetlinkPushError.kernel(op, errno: ack.errno, extack: ack.message) }
@@ -132,7 +144,12 @@ final class ControlConnection: Sendable {
                 case NL.typeNoop, NL.typeOverrun:
                     continue
                 case familyID:
-                    try onMessage(try GenlMessage(m))
+                    let g = try GenlMessage(m)
+                    try onMessage(g)
+                    if awaitingReply && g.command == Proto.Cmd.reply.rawValue {
+                        replied = true
+                        if acked { return }
+                    }
                 default:
                     continue
                 }

@@ -1,9 +1,11 @@
 /// A request the library sends to the nlpush family, independent of how it is
 /// encoded (libnl in ``NLSocket``, or ``GenlMessageBuilder`` for fixtures).
 enum ControlRequest: Equatable, Sendable {
-    case subscribe(name: String)
+    /// SUBSCRIBE; `flags` (`NLPUSH_F_RESPONDER`) only when given.
+    case subscribe(name: String, flags: UInt32? = nil)
     case unsubscribe
-    case ack(seq: UInt64, status: Int32?, payload: [UInt8]?)
+    /// ACK: STATUS (and PAYLOAD) answer a request; EPOCH names the module load.
+    case ack(seq: UInt64, status: Int32?, payload: [UInt8]?, epoch: UInt64? = nil)
     case getStats
     case getSubscribers
     /// REPLAY from `from` (all when nil), at most `count` events (all when nil).
@@ -56,14 +58,17 @@ enum ControlRequest: Equatable, Sendable {
     var attributes: [WireAttribute] {
         typealias A = Proto.Attr
         switch self {
-        case .subscribe(let name):
-            return [.string(A.name.rawValue, name)]
+        case .subscribe(let name, let flags):
+            var a: [WireAttribute] = [.string(A.name.rawValue, name)]
+            if let flags { a.append(.u32(A.flags.rawValue, flags)) }
+            return a
         case .unsubscribe, .getStats, .getSubscribers:
             return []
-        case .ack(let seq, let status, let payload):
+        case .ack(let seq, let status, let payload, let epoch):
             var a: [WireAttribute] = [.u64(A.seq.rawValue, seq)]
             if let status { a.append(.s32(A.status.rawValue, status)) }
             if let payload { a.append(.binary(A.payload.rawValue, payload)) }
+            if let epoch { a.append(.u64(A.epoch.rawValue, epoch)) }
             return a
         case .replay(let from, let count):
             var a: [WireAttribute] = []
@@ -88,13 +93,13 @@ enum ControlRequest: Equatable, Sendable {
     /// Checks arguments the kernel would refuse, before anything is sent.
     func validate() throws(NetlinkPushError) {
         switch self {
-        case .subscribe(let name):
+        case .subscribe(let name, _):
             let n = name.utf8.count
             guard n >= 1, n < Proto.nameMax else {
                 throw .invalidArgument(reason: "subscriber name must be 1...\(Proto.nameMax - 1) bytes, got \(n)")
             }
             guard !name.utf8.contains(0) else { throw .invalidArgument(reason: "subscriber name contains NUL") }
-        case .ack(_, _, let payload?), .emit(_, let payload?, _, _, _):
+        case .ack(_, _, let payload?, _), .emit(_, let payload?, _, _, _):
             guard payload.count <= Proto.payloadMax else {
                 throw .invalidArgument(reason: "payload of \(payload.count) bytes exceeds \(Proto.payloadMax)")
             }
@@ -103,9 +108,15 @@ enum ControlRequest: Equatable, Sendable {
         if case .replay(_, let count?) = self, !(1...1_000_000).contains(count) {
             throw .invalidArgument(reason: "replay count must be 1...1000000, got \(count)")
         }
-        if case .emit(_, _, let count?, _, let timeout) = self {
-            guard count >= 1, count <= 1_000_000 else {
+        if case .emit(_, _, let count, let flags, let timeout) = self {
+            if let count, !(1...1_000_000).contains(count) {
                 throw .invalidArgument(reason: "count must be 1...1000000, got \(count)")
+            }
+            if let flags, flags & ~Proto.flagReplyWanted != 0 {
+                throw .invalidArgument(reason: "EMIT takes no flag but NLPUSH_F_REPLY_WANTED")
+            }
+            if let flags, flags & Proto.flagReplyWanted != 0, let count, count != 1 {
+                throw .invalidArgument(reason: "a request publishes exactly one event (count 1)")
             }
             if let timeout, !(1...60_000).contains(timeout) {
                 throw .invalidArgument(reason: "timeout must be 1...60000 ms, got \(timeout)")

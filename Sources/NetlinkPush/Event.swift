@@ -5,7 +5,9 @@ public struct EventFlags: OptionSet, Sendable, Hashable, CustomStringConvertible
     /// Creates flags from `NLPUSH_A_FLAGS` bits (unknown bits are kept).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// The producer waits for an answer: reply with ``Subscription/ack(_:status:reply:)``.
+    /// The producer waits for an answer: a responder subscription (``SubscriptionOptions/responder``)
+    /// answers it with ``Subscription/ack(_:status:reply:)`` and a status; other
+    /// subscriptions must not acknowledge it.
     public static let replyWanted = EventFlags(rawValue: 1 << 0)
     /// The event was delivered by a replay dump, not by the multicast group.
     public static let replayed = EventFlags(rawValue: 1 << 1)
@@ -39,12 +41,20 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
     /// `CLOCK_MONOTONIC` time at which the library received the message, in nanoseconds
     /// (0 for events decoded by hand).
     public var receivedNs: UInt64
+    /// The module load this event belongs to (`NLPUSH_A_EPOCH`): a random non-zero number
+    /// the kernel module picks when it loads, carried by every event since protocol
+    /// version 2. Sequence numbers restart at 1 with a new epoch, so `(epoch, seq)` names
+    /// an event for good. 0 when the message carried no epoch (a version 1 module, or an
+    /// event created by hand); acknowledgements carry it back when it is not 0, and the
+    /// kernel refuses them with `ESTALE` once the module was reloaded.
+    public var epoch: UInt64
 
     /// Creates an event (mostly useful in tests).
     public init(
         seq: UInt64, type: UInt32 = 0, flags: EventFlags = [], timestampNs: UInt64 = 0,
-        payload: [UInt8] = [], receivedNs: UInt64 = 0
+        payload: [UInt8] = [], receivedNs: UInt64 = 0, epoch: UInt64 = 0
     ) {
+        self.epoch = epoch
         self.seq = seq
         self.type = type
         self.flags = flags
@@ -62,7 +72,7 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Decodes one complete netlink message (nlmsghdr + genlmsghdr + attributes) holding
-    /// an `NLPUSH_CMD_EVENT`.
+    /// an event: an `NLPUSH_CMD_EVENT` multicast, or an `NLPUSH_CMD_REPLAY` dump message.
     ///
     /// The message type (generic netlink family id) is not checked: it is assigned at
     /// run time. Everything else is validated: truncated headers, attribute lengths that
@@ -146,6 +156,18 @@ public struct Stats: Sendable, Hashable {
     public var ringMaxBytes: UInt64 = 0
     /// Events sent by replay dumps.
     public var replayed: UInt64 = 0
+    /// Subscribers registered as responders (``SubscriptionOptions/responder``).
+    public var responders: UInt32 = 0
+    /// Events not multicast because the kernel's transmit queue was full (they are still
+    /// in the replay ring).
+    public var txqDrops: UInt64 = 0
+    /// Requests that ended without an answer for another reason than a timeout (the last
+    /// responder went away, the module is unloading).
+    public var requestsFailed: UInt64 = 0
+    /// `NLPUSH_CMD_REPLY` messages the kernel could not deliver to the requesting socket.
+    public var repliesUndelivered: UInt64 = 0
+    /// The module load these counters belong to (see ``Event/epoch``; 0 when absent).
+    public var epoch: UInt64 = 0
 
     /// All counters zero.
     public init() {}
@@ -167,6 +189,12 @@ public struct SubscriberInfo: Sendable, Hashable {
     public var replies: UInt64 = 0
     /// `CLOCK_MONOTONIC` time of subscription, in nanoseconds.
     public var subscribedNs: UInt64 = 0
+    /// Flags it subscribed with (`NLPUSH_F_RESPONDER`, bit 2).
+    public var flags: UInt32 = 0
+
+    /// Whether it registered as a responder (``SubscriptionOptions/responder``): only
+    /// responders may answer requests.
+    public var isResponder: Bool { flags & Proto.flagResponder != 0 }
 
     /// An empty record.
     public init() {}
@@ -177,12 +205,18 @@ public struct EmitResult: Sendable, Hashable {
     /// Sequence number of the first event published.
     public var firstSeq: UInt64
     /// Number of events published (consecutive sequence numbers from ``firstSeq``).
+    ///
+    /// Beyond 256, the kernel publishes the first 256 before it answers and the rest
+    /// right after, in order: they may not all be published yet when this returns.
     public var count: UInt32
+    /// The module load the events belong to (see ``Event/epoch``; 0 when absent).
+    public var epoch: UInt64
 
     /// Creates a result.
-    public init(firstSeq: UInt64, count: UInt32) {
+    public init(firstSeq: UInt64, count: UInt32, epoch: UInt64 = 0) {
         self.firstSeq = firstSeq
         self.count = count
+        self.epoch = epoch
     }
 
     /// The sequence numbers published.
@@ -191,15 +225,16 @@ public struct EmitResult: Sendable, Hashable {
     }
 }
 
-/// A listener's answer to ``NetlinkPushChannel/request(type:payload:timeout:)``.
+/// A responder's answer to ``NetlinkPushChannel/request(type:payload:timeout:)``.
 public struct Reply: Sendable, Hashable {
     /// Sequence number of the request event.
     public var seq: UInt64
-    /// Status the listener answered with (0 for success by convention).
+    /// Status the responder answered with (0 for success by convention).
     public var status: Int32
     /// The reply payload (possibly empty).
     public var payload: [UInt8]
-    /// Netlink port id of the socket that answered.
+    /// Netlink port id of the responder socket that answered (its control socket:
+    /// ``Subscription/portID``).
     public var portID: UInt32
 
     /// Creates a reply.

@@ -207,6 +207,7 @@ enum ControllerDecoder {
         case .getSubscribers: "GET_SUBSCRIBERS"
         case .replay: "REPLAY"
         case .emit: "EMIT"
+        case .reply: "REPLY"
         case nil: "cmd \(c)"
         }
     }

@@ -21,10 +21,11 @@ enum MessageDecoder {
     }
 
     static func event(_ g: GenlMessage, receivedNs: UInt64) throws(NetlinkPushError) -> Event {
-        guard g.command == Proto.Cmd.event.rawValue else {
-            throw .malformed(reason: "command \(g.command) is not NLPUSH_CMD_EVENT")
+        guard Proto.isEventCommand(g.command) else {
+            throw .malformed(reason: "command \(g.command) is neither NLPUSH_CMD_EVENT nor NLPUSH_CMD_REPLAY")
         }
         var seq: UInt64?, ts: UInt64?, type: UInt32?, flags: UInt32?
+        var epoch: UInt64 = 0
         var payload: [UInt8] = []
         // A plain loop (the hot path: every received event goes through here).
         var it = AttributeIterator(g.attributes)
@@ -39,6 +40,7 @@ enum MessageDecoder {
                     throw .malformed(reason: "PAYLOAD is \(a.value.count) bytes, more than \(Proto.payloadMax)")
                 }
                 payload = a.value.bytes
+            case Proto.Attr.epoch.rawValue: epoch = try a.u64("EPOCH")
             default: break  // PAD and attributes of newer versions
             }
         }
@@ -49,13 +51,17 @@ enum MessageDecoder {
         guard let flags else { throw .malformed(reason: "event \(seq) without FLAGS attribute") }
         return Event(
             seq: seq, type: type, flags: EventFlags(rawValue: flags), timestampNs: ts,
-            payload: payload, receivedNs: receivedNs)
+            payload: payload, receivedNs: receivedNs, epoch: epoch)
     }
 
     static func stats(_ g: GenlMessage) throws(NetlinkPushError) -> Stats {
         var s = Stats()
         var found = false
         try g.forEachAttribute { (outer) throws(NetlinkPushError) in
+            if outer.type == Proto.Attr.epoch.rawValue {
+                s.epoch = try outer.u64("EPOCH")
+                return
+            }
             guard outer.type == Proto.Attr.stats.rawValue else { return }
             found = true
             var it = AttributeIterator(outer.value)
@@ -81,6 +87,10 @@ enum MessageDecoder {
                 case .ringMaxEvents: s.ringMaxEvents = try a.u32("RING_MAX_EVENTS")
                 case .ringMaxBytes: s.ringMaxBytes = try a.u64("RING_MAX_BYTES")
                 case .replayed: s.replayed = try a.u64("REPLAYED")
+                case .responders: s.responders = try a.u32("RESPONDERS")
+                case .txqDrops: s.txqDrops = try a.u64("TXQ_DROPS")
+                case .requestsFailed: s.requestsFailed = try a.u64("REQUESTS_FAILED")
+                case .repliesUndelivered: s.repliesUndelivered = try a.u64("REPLIES_UNDELIVERED")
                 case .pad, nil: break
                 }
             }
@@ -105,6 +115,7 @@ enum MessageDecoder {
                 case .lastAckedSeq: s.lastAckedSeq = try a.u64("LAST_ACKED_SEQ")
                 case .replies: s.replies = try a.u64("REPLIES")
                 case .subscribedNs: s.subscribedNs = try a.u64("SUBSCRIBED_NS")
+                case .flags: s.flags = try a.u32("FLAGS")
                 case .pad, nil: break
                 }
             }
@@ -113,30 +124,61 @@ enum MessageDecoder {
         return s
     }
 
-    /// The EMIT reply: first seq + count, plus the listener's answer for requests.
-    static func emitReply(_ g: GenlMessage) throws(NetlinkPushError) -> (EmitResult, Reply?) {
-        var seq: UInt64?, count: UInt32?, status: Int32?, portID: UInt32?
-        var payload: [UInt8]?
+    /// The EMIT reply (genl cmd `EMIT`): first seq, count and the module's epoch.
+    static func emitReply(_ g: GenlMessage) throws(NetlinkPushError) -> EmitResult {
+        var seq: UInt64?, count: UInt32?
+        var epoch: UInt64 = 0
         try g.forEachAttribute { (a) throws(NetlinkPushError) in
             switch Proto.Attr(rawValue: a.type) {
             case .seq: seq = try a.u64("SEQ")
             case .count: count = try a.u32("COUNT")
-            case .status: status = try a.s32("STATUS")
-            case .portID: portID = try a.u32("PORTID")
-            case .payload:
-                guard a.value.count <= Proto.payloadMax else {
-                    throw .malformed(reason: "PAYLOAD is \(a.value.count) bytes, more than \(Proto.payloadMax)")
-                }
-                payload = a.value.bytes
+            case .epoch: epoch = try a.u64("EPOCH")
             default: break
             }
         }
         guard let seq else { throw .malformed(reason: "EMIT reply without SEQ") }
-        let result = EmitResult(firstSeq: seq, count: count ?? 1)
-        if status != nil || payload != nil || portID != nil {
-            return (result, Reply(seq: seq, status: status ?? 0, payload: payload ?? [], portID: portID ?? 0))
+        return EmitResult(firstSeq: seq, count: count ?? 1, epoch: epoch)
+    }
+
+    /// The outcome of a request (genl cmd `REPLY`, unicast to the emitting socket).
+    struct RequestOutcome: Equatable {
+        var seq: UInt64
+        var epoch: UInt64
+        /// 0 when answered, else a negative errno (`-ETIMEDOUT`, `-ENOTCONN`, `-ESHUTDOWN`).
+        var error: Int32
+        var status: Int32
+        var portID: UInt32
+        var payload: [UInt8]
+
+        var reply: Reply { Reply(seq: seq, status: status, payload: payload, portID: portID) }
+    }
+
+    static func requestOutcome(_ g: GenlMessage) throws(NetlinkPushError) -> RequestOutcome {
+        guard g.command == Proto.Cmd.reply.rawValue else {
+            throw .malformed(reason: "command \(g.command) is not NLPUSH_CMD_REPLY")
         }
-        return (result, nil)
+        var seq: UInt64?, error: Int32?
+        var o = RequestOutcome(seq: 0, epoch: 0, error: 0, status: 0, portID: 0, payload: [])
+        try g.forEachAttribute { (a) throws(NetlinkPushError) in
+            switch Proto.Attr(rawValue: a.type) {
+            case .seq: seq = try a.u64("SEQ")
+            case .epoch: o.epoch = try a.u64("EPOCH")
+            case .error: error = try a.s32("ERROR")
+            case .status: o.status = try a.s32("STATUS")
+            case .portID: o.portID = try a.u32("PORTID")
+            case .payload:
+                guard a.value.count <= Proto.payloadMax else {
+                    throw .malformed(reason: "PAYLOAD is \(a.value.count) bytes, more than \(Proto.payloadMax)")
+                }
+                o.payload = a.value.bytes
+            default: break
+            }
+        }
+        guard let seq else { throw .malformed(reason: "REPLY without SEQ") }
+        guard let error else { throw .malformed(reason: "REPLY to seq \(seq) without ERROR") }
+        o.seq = seq
+        o.error = error
+        return o
     }
 
     /// A controller notification (nlctrl "notify" group).

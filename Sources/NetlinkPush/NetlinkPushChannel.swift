@@ -45,7 +45,7 @@ public final class NetlinkPushChannel: Sendable {
     /// Multicast group id of the `events` group.
     public var eventsGroupID: UInt32 { family.withLock { UInt32(bitPattern: $0.eventsGroup) } }
     /// The protocol version this library speaks.
-    public static let protocolVersion: UInt8 = 1
+    public static let protocolVersion: UInt8 = 2
 
     /// Resolves the family again, after the module was reloaded. Requests do this by
     /// themselves when the family id they used disappeared.
@@ -60,11 +60,13 @@ public final class NetlinkPushChannel: Sendable {
     /// again and retries once.
     func perform(
         _ request: ControlRequest, timeoutMs: Int32 = ControlConnection.defaultTimeoutMs,
+        awaitingReply: Bool = false,
         onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
     ) throws(NetlinkPushError) {
         let id = familyID
         do {
-            try control.perform(request, familyID: id, timeoutMs: timeoutMs, onMessage: onMessage)
+            try control.perform(
+                request, familyID: id, timeoutMs: timeoutMs, awaitingReply: awaitingReply, onMessage: onMessage)
         } catch {
             // genetlink answers ENOENT without extack for an unknown family id.
             guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
@@ -72,7 +74,9 @@ public final class NetlinkPushChannel: Sendable {
             guard fresh.id != id else { throw error }
             family.withLock { $0 = fresh }
             logger.info("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
-            try control.perform(request, familyID: fresh.id, timeoutMs: timeoutMs, onMessage: onMessage)
+            try control.perform(
+                request, familyID: fresh.id, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
+                onMessage: onMessage)
         }
     }
 
@@ -96,6 +100,9 @@ public final class NetlinkPushChannel: Sendable {
         -> Subscription
     {
         try ControlRequest.subscribe(name: name).validate()
+        if options.responder && !options.registerSubscriber {
+            throw .invalidArgument(reason: "a responder must register (registerSubscriber: true)")
+        }
         let fam = familyInfo
         let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
         let events = try NLSocket()
@@ -111,7 +118,7 @@ public final class NetlinkPushChannel: Sendable {
                 baseline = s.nextSeq > 0 ? s.nextSeq - 1 : 0
             }
             if options.registerSubscriber {
-                try subControl.perform(.subscribe(name: name), familyID: fam.id)
+                try subControl.perform(options.subscribeRequest(name: name), familyID: fam.id)
             }
             try events.addMembership(fam.eventsGroup)
             let ctrlGroup = try? subControl.withSocket { (s) throws(NetlinkPushError) in
@@ -184,36 +191,73 @@ public final class NetlinkPushChannel: Sendable {
         try perform(
             .emit(type: type, payload: payload, count: count, flags: nil, timeoutMs: nil), timeoutMs: 60_000
         ) { (g) throws(NetlinkPushError) in
-            result = try MessageDecoder.emitReply(g).0
+            guard g.command == Proto.Cmd.emit.rawValue else { return }
+            result = try MessageDecoder.emitReply(g)
         }
         guard let result else { throw .malformed(reason: "EMIT answered without a reply message") }
         return result
     }
 
-    /// Publishes one event with ``EventFlags/replyWanted`` and waits for the first
-    /// listener's answer (`NLPUSH_CMD_EMIT` with `NLPUSH_F_REPLY_WANTED`).
+    /// Publishes one event with ``EventFlags/replyWanted`` and waits for a responder's
+    /// answer (`NLPUSH_CMD_EMIT` with `NLPUSH_F_REPLY_WANTED`).
+    ///
+    /// The kernel publishes the request and answers the EMIT at once; when a responder
+    /// (a subscription with ``SubscriptionOptions/responder``, e.g. ``respond(name:options:)``)
+    /// answers, or the request ends otherwise, it unicasts an `NLPUSH_CMD_REPLY` to the
+    /// channel's control socket. This call blocks until that message arrives, at most
+    /// `timeout` plus two seconds. Other control requests of the channel wait meanwhile.
     ///
     /// - Parameters:
     ///   - type: event type of the request.
     ///   - payload: at most 61440 bytes.
-    ///   - timeout: how long the kernel waits for a reply (1 ms to 60 s).
+    ///   - timeout: how long the kernel waits for an answer (1 ms to 60 s).
     /// - Throws: ``NetlinkPushError/rejected(operation:errno:extack:)`` with `ENOTCONN`
-    ///   (nobody listens), `ETIMEDOUT` (no answer in time), `ESHUTDOWN` (module unloading).
+    ///   when no responder is registered (at once, nothing is published) or the last one
+    ///   went away before answering, `ESHUTDOWN` when the module is being unloaded, `EBUSY`
+    ///   with too many requests pending; ``NetlinkPushError/timedOut(operation:)`` (errno
+    ///   `ETIMEDOUT`) when no answer came in time;
+    ///   ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` without
+    ///   `CAP_NET_ADMIN`.
     public func request(type: UInt32 = 0, payload: [UInt8] = [], timeout: Duration = .seconds(1))
         throws(NetlinkPushError) -> Reply
     {
         let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         guard ms >= 1, ms <= 60_000 else { throw .invalidArgument(reason: "timeout must be 1 ms...60 s") }
-        var reply: Reply?
+        var emitted: EmitResult?
+        var outcome: MessageDecoder.RequestOutcome?
         try perform(
             .emit(type: type, payload: payload, count: 1, flags: Proto.flagReplyWanted, timeoutMs: UInt32(ms)),
-            timeoutMs: Int32(ms) + 5_000
+            timeoutMs: Int32(ms) + Self.requestMarginMs, awaitingReply: true
         ) { (g) throws(NetlinkPushError) in
-            let (result, r) = try MessageDecoder.emitReply(g)
-            reply = r ?? Reply(seq: result.firstSeq, status: 0, payload: [], portID: 0)
+            switch g.command {
+            case Proto.Cmd.emit.rawValue: emitted = try MessageDecoder.emitReply(g)
+            case Proto.Cmd.reply.rawValue: outcome = try MessageDecoder.requestOutcome(g)
+            default: break
+            }
         }
-        guard let reply else { throw .malformed(reason: "EMIT answered without a reply message") }
-        return reply
+        guard let outcome else { throw .malformed(reason: "request ended without an NLPUSH_CMD_REPLY message") }
+        if let emitted, emitted.firstSeq != outcome.seq {
+            throw .malformed(reason: "REPLY for seq \(outcome.seq) answers the request of seq \(emitted.firstSeq)")
+        }
+        if let error = NetlinkPushError.request(failedWith: outcome.error) { throw error }
+        return outcome.reply
+    }
+
+    /// How much longer than the request's timeout ``request(type:payload:timeout:)`` waits
+    /// for the kernel's `NLPUSH_CMD_REPLY` (which the kernel sends at the timeout).
+    static let requestMarginMs: Int32 = 2_000
+
+    /// Registers a responder and starts receiving events: ``subscribe(name:options:)``
+    /// with ``SubscriptionOptions/responder`` set. Answer the events that want a reply
+    /// with ``Subscription/ack(_:status:reply:)`` and a status; the kernel lets only
+    /// responders answer, and fails requests at once with `ENOTCONN` while none is
+    /// registered.
+    public func respond(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
+        -> Subscription
+    {
+        var o = options
+        o.responder = true
+        return try subscribe(name: name, options: o)
     }
 }
 

@@ -63,10 +63,16 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     /// (or the caller lives in another network namespace than the initial one).
     case familyNotFound(family: String)
     /// The kernel refused the operation for lack of privilege (`EPERM` / `EACCES`):
-    /// most commands and joining the events group need `CAP_NET_ADMIN`.
+    /// most commands and joining the events group need `CAP_NET_ADMIN` (no extack), and
+    /// only a responder subscription may answer a request (an ack with a status from
+    /// any other socket: `EPERM`, extack "only a responder may answer a request").
     case permissionDenied(operation: Operation, errno: Int32, extack: String?)
     /// The kernel rejected a request with a netlink error (negative `errno`, made
-    /// positive here) and, usually, an extended-ACK message explaining why.
+    /// positive here) and, usually, an extended-ACK message explaining why. Among them:
+    /// `ENOTCONN` for a request while no responder is registered (or when the last one
+    /// went away), `ESTALE` for an ack naming an event of an earlier load of the module
+    /// (another ``Event/epoch``), `ENOENT` for an answer to a request that is no longer
+    /// waiting, `EINVAL` for a plain ack of a request.
     case rejected(operation: Operation, errno: Int32, extack: String?)
     /// A received message failed validation (truncated header, attribute overrun,
     /// wrong attribute size, oversize payload...).
@@ -119,8 +125,10 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             }
             return "generic netlink family '\(family)' not found"
         case .permissionDenied(let op, let e, let m):
+            // With an extack the kernel said why (e.g. "only a responder may answer a
+            // request"); without one it is the CAP_NET_ADMIN check of the operation.
             return "\(op) failed: permission denied (\(Self.errnoName(e))\(m.map { ": \($0)" } ?? ""))"
-                + "; CAP_NET_ADMIN is needed"
+                + (m == nil ? "; CAP_NET_ADMIN is needed" : "")
         case .rejected(let op, let e, let m):
             return "\(op) rejected by the kernel: \(Self.errnoName(e))\(m.map { ": \($0)" } ?? "")"
         case .malformed(let reason):
@@ -144,10 +152,26 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             ERANGE: "ERANGE", EAGAIN: "EAGAIN", ENOBUFS: "ENOBUFS", ENOTCONN: "ENOTCONN",
             ESHUTDOWN: "ESHUTDOWN", ETIMEDOUT: "ETIMEDOUT", EOPNOTSUPP: "EOPNOTSUPP",
             EMSGSIZE: "EMSGSIZE", ENODATA: "ENODATA", EBADF: "EBADF", ECONNREFUSED: "ECONNREFUSED",
+            ESTALE: "ESTALE",
         ]
         let text = strerror(e).map { String(cString: $0) } ?? "errno \(e)"
         if let name = names[e] { return "\(name) (\(text))" }
         return "errno \(e) (\(text))"
+    }
+
+    /// The error an `NLPUSH_CMD_REPLY`'s `NLPUSH_A_ERROR` (a negative errno) stands for;
+    /// nil for 0 (answered).
+    static func request(failedWith error: Int32) -> NetlinkPushError? {
+        if error == 0 { return nil }
+        let e = error == Int32.min ? EIO : (error < 0 ? -error : error)
+        switch e {
+        case ETIMEDOUT: return .timedOut(operation: .request)
+        case ENOTCONN:
+            return .rejected(operation: .request, errno: e, extack: "the last responder went away before answering")
+        case ESHUTDOWN:
+            return .rejected(operation: .request, errno: e, extack: "the nlpush module is being unloaded")
+        default: return .kernel(.request, errno: e, extack: nil)
+        }
     }
 
     /// Builds the right case for a negative-errno answer of the kernel.

@@ -303,7 +303,7 @@ final class Reader {
             if let fam = family, m.type == fam.id {
                 do throws(NetlinkPushError) {
                     let g = try GenlMessage(m)
-                    guard g.command == Proto.Cmd.event.rawValue else { continue }
+                    guard Proto.isEventCommand(g.command) else { continue }
                     handleLive(try MessageDecoder.event(g, receivedNs: receivedNs))
                 } catch {
                     logger.error("nlpush: malformed event dropped", metadata: ["error": "\(error)"])
@@ -591,7 +591,7 @@ final class Reader {
             try events.addMembership(fam.eventsGroup)
             if core.options.registerSubscriber {
                 do throws(NetlinkPushError) {
-                    try core.control.perform(.subscribe(name: core.name), familyID: fam.id)
+                    try core.control.perform(core.options.subscribeRequest(name: core.name), familyID: fam.id)
                 } catch {
                     guard case .rejected(_, let e, _) = error, e == 17 /* EEXIST */ else { throw error }
                 }

@@ -6,7 +6,8 @@ internal import Logging
 /// It owns two netlink sockets: an *event socket* that joins the `events` multicast
 /// group (and the controller's `notify` group, to notice module unloads), read by one
 /// dedicated thread, and a *control socket* that registered the subscriber and sends
-/// acknowledgements and replay requests (the kernel attributes acks to its port id).
+/// acknowledgements, answers and replay requests (the kernel attributes acks to its
+/// port id, and knows responders by it).
 ///
 /// Consume ``events``; the subscription stops when the consuming task is cancelled,
 /// when ``cancel()`` is called, or when both this object and every copy of ``events``
@@ -30,26 +31,43 @@ public final class Subscription: Sendable {
         events = Events(stream: stream, core: core, lifetime: lifetime)
     }
 
-    /// Acknowledges `event` with a unicast `NLPUSH_CMD_ACK` from the control socket, and
-    /// waits for the kernel's answer.
+    /// Acknowledges `event`, or answers it when it is a request, with a unicast
+    /// `NLPUSH_CMD_ACK` from the control socket, and waits for the kernel's answer.
     ///
-    /// For an event that wants a reply (``Event/wantsReply``) this answers the producer's
-    /// request with `status` and the optional `reply` payload (at most 61440 bytes). For
-    /// other events it is a plain acknowledgement carrying only the sequence number;
-    /// `status` and `reply` are then ignored.
+    /// For a plain event (not ``Event/wantsReply``) this is a "seen" acknowledgement
+    /// carrying only the sequence number (and the event's ``Event/epoch``); `status` and
+    /// `reply` are ignored. An event that wants a reply is a request: it is answered with
+    /// `status` (required: there is no plain acknowledgement of a request) and the
+    /// optional `reply` payload (at most 61440 bytes), and only a responder
+    /// (``SubscriptionOptions/responder``) may answer. A subscription that merely watches
+    /// must leave requests alone.
     ///
-    /// - Throws: ``NetlinkPushError/rejected(operation:errno:extack:)`` with `ENOENT` when
-    ///   the request expired or was already answered, `EINVAL` for a sequence number that
-    ///   was never published; ``NetlinkPushError/permissionDenied(operation:errno:extack:)``
-    ///   without `CAP_NET_ADMIN`; ``NetlinkPushError/familyNotFound(family:)`` while
-    ///   disconnected; ``NetlinkPushError/closed`` after cancellation.
-    public func ack(_ event: Event, status: Int32 = 0, reply: [UInt8]? = nil) throws(NetlinkPushError) {
-        let request: ControlRequest =
-            event.wantsReply
-            ? .ack(seq: event.seq, status: status, payload: reply)
-            : .ack(seq: event.seq, status: nil, payload: nil)
+    /// - Throws: ``NetlinkPushError/invalidArgument(reason:)`` for a request without a
+    ///   status; ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` (`EPERM`,
+    ///   with the kernel's extack) for an answer from a subscription that is not a
+    ///   responder, or without `CAP_NET_ADMIN`;
+    ///   ``NetlinkPushError/rejected(operation:errno:extack:)`` with `ENOENT` when the
+    ///   request expired or was already answered, `ESTALE` for an event of an earlier
+    ///   load of the module, `EINVAL` for a sequence number that was never published;
+    ///   ``NetlinkPushError/familyNotFound(family:)`` while disconnected;
+    ///   ``NetlinkPushError/closed`` after cancellation.
+    public func ack(_ event: Event, status: Int32? = nil, reply: [UInt8]? = nil) throws(NetlinkPushError) {
+        let epoch = event.epoch == 0 ? nil : event.epoch
+        let request: ControlRequest
+        if event.wantsReply {
+            guard let status else {
+                throw .invalidArgument(
+                    reason: "seq \(event.seq) is a request: a responder answers it with a status, nobody acks it plainly")
+            }
+            request = .ack(seq: event.seq, status: status, payload: reply, epoch: epoch)
+        } else {
+            request = .ack(seq: event.seq, status: nil, payload: nil, epoch: epoch)
+        }
         try core.perform(request)
     }
+
+    /// Whether this subscription registered as a responder (``SubscriptionOptions/responder``).
+    public var isResponder: Bool { core.options.responder }
 
     /// Stops the subscription: the reader thread wakes up through its eventfd and exits,
     /// both sockets close (the kernel drops the registration) and ``events`` ends.

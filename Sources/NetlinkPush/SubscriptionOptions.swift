@@ -53,6 +53,18 @@ public struct SubscriptionOptions: Sendable, Hashable {
     /// in ``NetlinkPushChannel/subscribers()`` (and cannot acknowledge events).
     public var registerSubscriber: Bool
 
+    /// Register as a responder (`NLPUSH_F_RESPONDER` in `NLPUSH_CMD_SUBSCRIBE`): the
+    /// subscription answers requests (events with ``EventFlags/replyWanted``) with
+    /// ``Subscription/ack(_:status:reply:)`` and a status. Default `false`.
+    ///
+    /// The kernel lets only responders answer (`EPERM` otherwise) and fails a request at
+    /// once with `ENOTCONN` while no responder is registered, so set it only where
+    /// requests are really answered; a subscription that merely watches must not. It
+    /// needs ``registerSubscriber``: the subscribe and the answers go out of the same
+    /// control socket, which the kernel identifies the responder by.
+    /// ``NetlinkPushChannel/respond(name:options:)`` sets it.
+    public var responder: Bool
+
     /// While disconnected, how often to look for the family in case a controller
     /// notification was missed, in milliseconds. Default 1000.
     public var reconnectPollIntervalMs: Int
@@ -66,8 +78,10 @@ public struct SubscriptionOptions: Sendable, Hashable {
         recovery: Bool = true,
         autoReconnect: Bool = true,
         registerSubscriber: Bool = true,
-        reconnectPollIntervalMs: Int = 1000
+        reconnectPollIntervalMs: Int = 1000,
+        responder: Bool = false
     ) {
+        self.responder = responder
         self.registerSubscriber = registerSubscriber
         self.receiveBufferSize = receiveBufferSize
         self.bufferCapacity = bufferCapacity
@@ -76,5 +90,12 @@ public struct SubscriptionOptions: Sendable, Hashable {
         self.recovery = recovery
         self.autoReconnect = autoReconnect
         self.reconnectPollIntervalMs = reconnectPollIntervalMs
+    }
+}
+
+extension SubscriptionOptions {
+    /// The `NLPUSH_CMD_SUBSCRIBE` these options send (again after a module reload).
+    func subscribeRequest(name: String) -> ControlRequest {
+        .subscribe(name: name, flags: responder ? Proto.flagResponder : nil)
     }
 }

@@ -50,27 +50,35 @@ enum NL {
 /// nlpush numbers (kmod/include/uapi/linux/nlpush.h). The test suite checks that
 /// they match the C header imported through CNetlink.
 enum Proto {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let payloadMax = 61440
     static let nameMax = 32
 
     enum Cmd: UInt8 {
-        case event = 1, ack, subscribe, unsubscribe, getStats, getSubscribers, replay, emit
+        case event = 1, ack, subscribe, unsubscribe, getStats, getSubscribers, replay, emit, reply
     }
     enum Attr: UInt16 {
         case pad = 1, seq, timestampNs, type, flags, payload, status, name, count, portID, stats,
-            subscriber, timeoutMs
+            subscriber, timeoutMs, epoch, error
     }
     enum StatsAttr: UInt16 {
         case pad = 1, published, delivered, noListeners, deliveryErrors, publishFailures, acks,
             acksRejected, requests, replies, requestTimeouts, requestsPending, subscribers, oldestSeq,
-            nextSeq, ringEvents, ringBytes, ringMaxEvents, ringMaxBytes, replayed
+            nextSeq, ringEvents, ringBytes, ringMaxEvents, ringMaxBytes, replayed, responders, txqDrops,
+            requestsFailed, repliesUndelivered
     }
     enum SubscriberAttr: UInt16 {
-        case pad = 1, portID, name, pid, acks, lastAckedSeq, replies, subscribedNs
+        case pad = 1, portID, name, pid, acks, lastAckedSeq, replies, subscribedNs, flags
     }
     static let flagReplyWanted: UInt32 = 1 << 0
     static let flagReplayed: UInt32 = 1 << 1
+    static let flagResponder: UInt32 = 1 << 2
+
+    /// Whether a genl command carries an event: live (`EVENT`) or from a replay dump
+    /// (`REPLAY`: since version 2, dump messages carry the request's command number).
+    @inline(__always) static func isEventCommand(_ cmd: UInt8) -> Bool {
+        cmd == Cmd.event.rawValue || cmd == Cmd.replay.rawValue
+    }
 }
 
 // MARK: - Reading
@@ -353,6 +361,8 @@ extension Proto.Attr {
         case .stats: return "STATS"
         case .subscriber: return "SUBSCRIBER"
         case .timeoutMs: return "TIMEOUT_MS"
+        case .epoch: return "EPOCH"
+        case .error: return "ERROR"
         }
     }
 }

@@ -24,10 +24,10 @@ struct Emit: AsyncParsableCommand {
     @Option(help: "Payload as hex digits.")
     var payloadHex: String?
 
-    @Flag(help: "Publish one request (reply wanted) and print the first listener's reply.")
+    @Flag(help: "Publish one request (reply wanted) and print the reply of the responder that answers it ('nlpush respond'); fails at once when no responder is registered.")
     var waitReply = false
 
-    @Option(help: "How long the kernel waits for the reply, in milliseconds (1-60000).")
+    @Option(help: "How long the kernel waits for a responder's answer, in milliseconds (1-60000).")
     var timeout = 1000
 
     func validate() throws {
@@ -91,6 +91,7 @@ struct Emit: AsyncParsableCommand {
                 j.add("kind", "emit")
                 j.add("first_seq", r.firstSeq)
                 j.add("count", r.count)
+                j.add("epoch", r.epoch)
                 Out.line(j.text)
             } else {
                 let last = r.firstSeq + UInt64(r.count) - 1

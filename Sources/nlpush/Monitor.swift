@@ -52,7 +52,7 @@ struct Monitor: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Stop after this many seconds.")
     var duration: Double?
 
-    @Flag(help: "Acknowledge every event (answers requests with status 0 and no payload).")
+    @Flag(help: "Acknowledge every plain event. Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
     var ack = false
 
     @Flag(name: .shortAndLong, help: "Print only the summary (and loss notices).")
@@ -176,7 +176,9 @@ struct Consumer: Sendable {
                 switch item {
                 case .event(let e):
                     record(e, into: &sum)
-                    if ack {
+                    // A monitor is no responder: it never touches requests (a plain ack of
+                    // one is refused, and an answer must come from a responder).
+                    if ack && !e.wantsReply {
                         do {
                             try s.ack(e)
                             sum.acked += 1

@@ -66,9 +66,16 @@ func describe(_ e: NetlinkPushError) -> String {
     case .familyNotFound:
         return "the nlpush kernel module is not loaded (generic netlink family 'nlpush' not found); "
             + "load it with 'insmod kmod/nlpush.ko' or 'modprobe nlpush'"
+    case .permissionDenied(let op, _, let extack?) where op == .ack:
+        return "\(op): permission denied: \(extack)"  // e.g. an answer from a non-responder
     case .permissionDenied(let op, _, let extack):
         return "\(op): permission denied (needs CAP_NET_ADMIN; run as root)"
             + (extack.map { ": \($0)" } ?? "")
+    case .rejected(.request, let errno, let extack) where errno == ENOTCONN:
+        return "no responder: the request was not answered (ENOTCONN"
+            + (extack.map { ": \($0)" } ?? "") + "); start one with 'nlpush respond'"
+    case .timedOut(.request), .rejected(.request, ETIMEDOUT, _):
+        return "timed out: no responder answered the request in time (ETIMEDOUT)"
     default:
         return e.description
     }

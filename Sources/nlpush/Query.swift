@@ -22,7 +22,9 @@ struct StatsCommand: AsyncParsableCommand {
                 ("oldest_seq", "\(s.oldestSeq)"), ("next_seq", "\(s.nextSeq)"),
                 ("ring_events", "\(s.ringEvents)"), ("ring_bytes", "\(s.ringBytes)"),
                 ("ring_max_events", "\(s.ringMaxEvents)"), ("ring_max_bytes", "\(s.ringMaxBytes)"),
-                ("replayed", "\(s.replayed)"),
+                ("replayed", "\(s.replayed)"), ("responders", "\(s.responders)"),
+                ("txq_drops", "\(s.txqDrops)"), ("requests_failed", "\(s.requestsFailed)"),
+                ("replies_undelivered", "\(s.repliesUndelivered)"), ("epoch", "\(s.epoch)"),
             ]
             if common.json {
                 var j = JSONLine()
@@ -60,6 +62,8 @@ struct Subscribers: AsyncParsableCommand {
                     j.add("last_acked_seq", s.lastAckedSeq)
                     j.add("replies", s.replies)
                     j.add("subscribed_ns", s.subscribedNs)
+                    j.add("flags", s.flags)
+                    j.add("responder", s.isResponder)
                     Out.line(j.text)
                 }
                 return
@@ -68,10 +72,11 @@ struct Subscribers: AsyncParsableCommand {
                 Out.line("no subscribers")
                 return
             }
-            var t = Table(header: ["name", "pid", "port", "acks", "last acked", "replies", "age"])
+            var t = Table(header: ["name", "pid", "port", "role", "acks", "last acked", "replies", "age"])
             for s in list {
                 t.rows.append([
-                    s.name, "\(s.pid)", "\(s.portID)", "\(s.acks)", "\(s.lastAckedSeq)", "\(s.replies)",
+                    s.name, "\(s.pid)", "\(s.portID)", s.isResponder ? "responder" : "listener", "\(s.acks)",
+                    "\(s.lastAckedSeq)", "\(s.replies)",
                     Format.duration(ns: now > s.subscribedNs ? now - s.subscribedNs : 0),
                 ])
             }

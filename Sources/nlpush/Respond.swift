@@ -11,8 +11,9 @@ struct Respond: AsyncParsableCommand {
             on its stdin; its stdout (at most 61440 bytes) is the reply and its exit \
             status the status (a process per request: milliseconds each). Without \
             --exec, answers in process at once with --status, and --reply, --reply-hex \
-            or --echo as the payload. The first listener to answer wins; later answers \
-            are refused by the kernel.
+            or --echo as the payload. It registers as a responder (NLPUSH_F_RESPONDER): \
+            while none is registered, requests fail at once with ENOTCONN. The first \
+            responder to answer wins; later answers are refused by the kernel.
             """
     )
 
@@ -80,7 +81,7 @@ struct Respond: AsyncParsableCommand {
         Out.setUp()
         try await guarded("respond") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            let sub = try channel.subscribe(name: "\(name)-\(getpid())")
+            let sub = try channel.respond(name: "\(name)-\(getpid())")
             let stopper = Stopper([sub])
             stopper.installSignalHandlers()
             if !common.json && !quiet {
@@ -108,8 +109,8 @@ struct Respond: AsyncParsableCommand {
                     try sub.ack(e, status: status, reply: reply)
                     answered += 1
                 } catch let err as NetlinkPushError {
-                    if case .rejected(_, let errno, _) = err, errno == ENOENT {
-                        outcome = "expired"  // timed out, or another listener answered first
+                    if case .rejected(_, let errno, _) = err, errno == ENOENT || errno == ESTALE {
+                        outcome = "expired"  // timed out, another responder answered first, or reloaded
                     } else {
                         throw err
                     }

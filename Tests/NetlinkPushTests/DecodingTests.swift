@@ -13,6 +13,24 @@ struct DecodingTests {
         #expect(e.payload == [1, 2, 3, 4, 5])
         #expect(e.receivedNs == 1500)
         #expect(e.latencyNs == 500)
+        #expect(e.epoch == Fixture.epoch)
+    }
+
+    @Test func replayDumpMessageIsAnEvent() throws {
+        // Since version 2 a REPLAY dump's messages carry cmd REPLAY (7), not EVENT.
+        let e = try Event(decoding: Fixture.replay43)
+        #expect(e.seq == 43)
+        #expect(e.timestampNs == 2000)
+        #expect(e.type == 3)
+        #expect(e.flags == [.replayed])
+        #expect(!e.wantsReply)
+        #expect(e.payload.isEmpty)
+        #expect(e.epoch == Fixture.epoch)
+        #expect(try Event(decoding: Fixture.event(cmd: 7)).seq == 7)
+    }
+
+    @Test func eventWithoutEpochHasEpochZero() throws {
+        #expect(try Event(decoding: Fixture.event()).epoch == 0)
     }
 
     @Test func eventWithPadAndUnknownAttributesAndEmptyPayload() throws {
@@ -56,6 +74,8 @@ struct DecodingTests {
         ("missing TYPE", Fixture.event(type: nil)),
         ("missing FLAGS", Fixture.event(flags: nil)),
         ("wrong command", Fixture.event(cmd: 8)),
+        ("REPLY is no event", Fixture.event(cmd: 9)),
+        ("EPOCH of 4 bytes", Fixture.event(extra: B.attr(14, B.u32(1)))),
         ("trailing bytes", Fixture.event42 + [0, 0, 0, 0, 0, 0, 0, 0]),
     ]
 
@@ -125,8 +145,10 @@ struct DecodingTests {
             + B.attr(17, B.u64(2560)) + B.attr(18, B.u32(4096)) + B.attr(19, B.u64(4_194_304))
             + B.attr(20, B.u64(5)) + B.attr(4, B.u64(1)) + B.attr(5, B.u64(6)) + B.attr(6, B.u64(0))
             + B.attr(7, B.u64(8)) + B.attr(8, B.u64(1)) + B.attr(9, B.u64(4)) + B.attr(10, B.u64(3))
-            + B.attr(11, B.u64(1))
-        let bytes = B.msg(type: Fixture.family, B.genl(cmd: 5) + B.attr(0x8000 | 11, nest))
+            + B.attr(11, B.u64(1)) + B.attr(21, B.u32(2)) + B.attr(22, B.u64(12)) + B.attr(23, B.u64(13))
+            + B.attr(24, B.u64(14))
+        let bytes = B.msg(
+            type: Fixture.family, B.genl(cmd: 5) + B.attr(0x8000 | 11, nest) + B.attr(14, B.u64(Fixture.epoch)))
         let s = try Self.withGenl(bytes) { try MessageDecoder.stats($0) }
         #expect(s.published == 10)
         #expect(s.delivered == 9)
@@ -147,6 +169,11 @@ struct DecodingTests {
         #expect(s.ringMaxEvents == 4096)
         #expect(s.ringMaxBytes == 4_194_304)
         #expect(s.replayed == 5)
+        #expect(s.responders == 2)
+        #expect(s.txqDrops == 12)
+        #expect(s.requestsFailed == 13)
+        #expect(s.repliesUndelivered == 14)
+        #expect(s.epoch == Fixture.epoch)
     }
 
     @Test func statsRejectsWrongSizesAndMissingNest() {
@@ -160,6 +187,7 @@ struct DecodingTests {
         let nest =
             B.attr(2, B.u32(1234)) + B.attr(3, Array("audit".utf8) + [0]) + B.attr(4, B.u32(99))
             + B.attr(5, B.u64(3)) + B.attr(6, B.u64(40)) + B.attr(7, B.u64(1)) + B.attr(8, B.u64(5))
+            + B.attr(9, B.u32(4))
         let bytes = B.msg(type: Fixture.family, flags: 2, B.genl(cmd: 6) + B.attr(0x8000 | 12, nest))
         let s = try Self.withGenl(bytes) { try MessageDecoder.subscriber($0) }
         #expect(s.portID == 1234)
@@ -169,21 +197,55 @@ struct DecodingTests {
         #expect(s.lastAckedSeq == 40)
         #expect(s.replies == 1)
         #expect(s.subscribedNs == 5)
+        #expect(s.flags == 4)
+        #expect(s.isResponder)
+        #expect(!SubscriberInfo().isResponder)
     }
 
     @Test func emitReplies() throws {
-        let plain = B.msg(type: Fixture.family, B.genl(cmd: 8) + B.attr(2, B.u64(100)) + B.attr(9, B.u32(3)))
-        let (r1, reply1) = try Self.withGenl(plain) { try MessageDecoder.emitReply($0) }
-        #expect(r1 == EmitResult(firstSeq: 100, count: 3))
+        let r1 = try Self.withGenl(Fixture.emitReply) { try MessageDecoder.emitReply($0) }
+        #expect(r1 == EmitResult(firstSeq: 100, count: 3, epoch: Fixture.epoch))
         #expect(r1.seqs == 100...102)
-        #expect(reply1 == nil)
+        // A version 1 reply: no epoch.
+        let plain = B.msg(type: Fixture.family, B.genl(cmd: 8) + B.attr(2, B.u64(7)))
+        let r2 = try Self.withGenl(plain) { try MessageDecoder.emitReply($0) }
+        #expect(r2 == EmitResult(firstSeq: 7, count: 1))
+    }
 
-        let req = B.msg(
-            type: Fixture.family,
-            B.genl(cmd: 8) + B.attr(2, B.u64(100)) + B.attr(9, B.u32(1)) + B.attr(7, B.u32(UInt32(bitPattern: -5)))
-                + B.attr(6, [9, 9]) + B.attr(10, B.u32(77)))
-        let (_, reply2) = try Self.withGenl(req) { try MessageDecoder.emitReply($0) }
-        #expect(reply2 == Reply(seq: 100, status: -5, payload: [9, 9], portID: 77))
+    @Test func requestReplyMessages() throws {
+        let answered = try Self.withGenl(Fixture.replyAnswered) { (g) throws in
+            #expect(g.header.seq == 5)  // matched to the EMIT by nlmsg_seq
+            return try MessageDecoder.requestOutcome(g)
+        }
+        #expect(answered.error == 0)
+        #expect(answered.epoch == Fixture.epoch)
+        #expect(answered.reply == Reply(seq: 42, status: 7, payload: Array("ok".utf8), portID: 0x1234))
+        #expect(NetlinkPushError.request(failedWith: answered.error) == nil)
+
+        let timedOut = try Self.withGenl(Fixture.replyTimedOut) { try MessageDecoder.requestOutcome($0) }
+        #expect(timedOut.seq == 42)
+        #expect(timedOut.error == -110)
+        #expect(NetlinkPushError.request(failedWith: timedOut.error) == .timedOut(operation: .request))
+
+        // REPLY without ERROR, or another command, is malformed.
+        let noError = B.msg(type: Fixture.family, B.genl(cmd: 9) + B.attr(2, B.u64(1)))
+        #expect(throws: NetlinkPushError.self) { try Self.withGenl(noError) { try MessageDecoder.requestOutcome($0) } }
+        #expect(throws: NetlinkPushError.self) {
+            try Self.withGenl(Fixture.emitReply) { try MessageDecoder.requestOutcome($0) }
+        }
+    }
+
+    @Test func requestErrorsAreTyped() {
+        let notConnected = NetlinkPushError.request(failedWith: -107)
+        #expect(notConnected?.errno == 107)
+        if case .rejected(.request, 107, let extack?) = notConnected {
+            #expect(extack.contains("responder"))
+        } else {
+            Issue.record("ENOTCONN should be .rejected(.request): \(String(describing: notConnected))")
+        }
+        #expect(NetlinkPushError.request(failedWith: -108)?.errno == 108)  // ESHUTDOWN
+        #expect(NetlinkPushError.request(failedWith: -16) == .rejected(operation: .request, errno: 16, extack: nil))
+        #expect(NetlinkPushError.request(failedWith: Int32.min)?.errno == 5)
     }
 
     @Test func errorWithExtack() throws {

@@ -15,6 +15,12 @@ struct EncodingTests {
         ("replay bounded", .replay(from: 100, count: 5), Fixture.replayFrom100Count5),
         ("emit", .emit(type: 7, payload: [0xaa], count: 3, flags: nil, timeoutMs: nil), Fixture.emit3),
         ("request", .emit(type: 9, payload: [], count: 1, flags: 1, timeoutMs: 5000), Fixture.requestEmit),
+        ("subscribe responder", .subscribe(name: "audit", flags: 4), Fixture.subscribeResponder),
+        ("ack with epoch", .ack(seq: 5, status: nil, payload: nil, epoch: 0x1122_3344_5566_7788), Fixture.ackEpoch),
+        (
+            "answer with epoch", .ack(seq: 5, status: -1, payload: [1, 2, 3], epoch: 0x1122_3344_5566_7788),
+            Fixture.answerEpoch
+        ),
     ]
 
     @Test("pure Swift encoder matches the fixture", arguments: 0..<cases.count)
@@ -40,11 +46,18 @@ struct EncodingTests {
     }
 
     @Test func ackOfPlainEventCarriesOnlySeq() {
-        // What Subscription.ack sends for an event without REPLY_WANTED.
+        // What Subscription.ack sends for an event without REPLY_WANTED and without epoch.
         let e = Event(seq: 5)
         let request: ControlRequest =
             e.wantsReply ? .ack(seq: e.seq, status: 0, payload: nil) : .ack(seq: e.seq, status: nil, payload: nil)
         #expect(request.encode(familyID: Fixture.family, seq: 1) == Fixture.ackPlain)
+    }
+
+    @Test func subscribeRequestOfOptions() {
+        #expect(SubscriptionOptions().subscribeRequest(name: "audit") == .subscribe(name: "audit"))
+        #expect(
+            SubscriptionOptions(responder: true).subscribeRequest(name: "audit")
+                .encode(familyID: Fixture.family, seq: 1) == Fixture.subscribeResponder)
     }
 
     @Test func requestValidation() {
@@ -62,6 +75,16 @@ struct EncodingTests {
         #expect(throws: NetlinkPushError.self) {
             try ControlRequest.emit(type: 0, payload: nil, count: 1, flags: 1, timeoutMs: 60_001).validate()
         }
+        // A request publishes exactly one event; EMIT takes no other flag.
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.emit(type: 0, payload: nil, count: 2, flags: 1, timeoutMs: nil).validate()
+        }
+        #expect(throws: NetlinkPushError.self) {
+            try ControlRequest.emit(type: 0, payload: nil, count: 1, flags: 2, timeoutMs: nil).validate()
+        }
+        #expect(throws: Never.self) {
+            try ControlRequest.emit(type: 0, payload: nil, count: 1, flags: 1, timeoutMs: 60_000).validate()
+        }
     }
 
     @Test("Swift protocol numbers match the UAPI header")
@@ -71,12 +94,14 @@ struct EncodingTests {
         #expect(CHeader.version == Int(Proto.version))
         #expect(CHeader.payloadMax == Proto.payloadMax)
         #expect(CHeader.nameMax == Proto.nameMax)
-        #expect(CHeader.commands == (1...8).map { UInt32(Proto.Cmd(rawValue: UInt8($0))!.rawValue) })
-        #expect(CHeader.attributes == (1...13).map { UInt32(Proto.Attr(rawValue: UInt16($0))!.rawValue) })
-        #expect(CHeader.statsMax == UInt32(Proto.StatsAttr.replayed.rawValue))
-        #expect(CHeader.subscriberMax == UInt32(Proto.SubscriberAttr.subscribedNs.rawValue))
-        #expect(CHeader.flags == [Proto.flagReplyWanted, Proto.flagReplayed])
-        #expect(CHeader.flags == [EventFlags.replyWanted.rawValue, EventFlags.replayed.rawValue])
+        #expect(CHeader.commands == (1...9).map { UInt32(Proto.Cmd(rawValue: UInt8($0))?.rawValue ?? 0) })
+        #expect(CHeader.commands.last == UInt32(Proto.Cmd.reply.rawValue))
+        #expect(CHeader.attributes == (1...15).map { UInt32(Proto.Attr(rawValue: UInt16($0))?.rawValue ?? 0) })
+        #expect(CHeader.attributes.suffix(2) == [UInt32(Proto.Attr.epoch.rawValue), UInt32(Proto.Attr.error.rawValue)])
+        #expect(CHeader.statsMax == UInt32(Proto.StatsAttr.repliesUndelivered.rawValue))
+        #expect(CHeader.subscriberMax == UInt32(Proto.SubscriberAttr.flags.rawValue))
+        #expect(CHeader.flags == [Proto.flagReplyWanted, Proto.flagReplayed, Proto.flagResponder])
+        #expect(CHeader.flags.prefix(2) == [EventFlags.replyWanted.rawValue, EventFlags.replayed.rawValue])
         #expect(CHeader.nlmsgHeaderSize == NL.headerSize)
         #expect(CHeader.genlHeaderSize == NL.genlHeaderSize)
         #expect(CHeader.attrHeaderSize == NL.attrHeaderSize)
@@ -85,12 +110,12 @@ struct EncodingTests {
     @Test("libnl's nla_for_each_attr agrees with the Swift attribute walker")
     func attributeWalkersAgree() throws {
         let attrs = Array(Fixture.event42[20...])
-        #expect(CHeader.countAttributes(attrs) == 5)
+        #expect(CHeader.countAttributes(attrs) == 6)
         var n = 0
         try attrs.withUnsafeBytes { (raw) throws in
             var it = AttributeIterator(ByteView(base: raw))
             while try it.next() != nil { n += 1 }
         }
-        #expect(n == 5)
+        #expect(n == 6)
     }
 }

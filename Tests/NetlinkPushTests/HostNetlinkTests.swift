@@ -79,5 +79,16 @@ struct HostNetlinkTests {
         #expect(r.extack == "sequence number was never published")
         #expect(r.operation == .ack)
         #expect(NetlinkPushError.kernel(.emit, errno: 1, extack: nil) == .permissionDenied(operation: .emit, errno: 1, extack: nil))
+        #expect(NetlinkPushError.permissionDenied(operation: .emit, errno: 1, extack: nil).description.contains("CAP_NET_ADMIN"))
+
+        // Version 2: an answer from a non-responder (EPERM + extack) and a stale epoch (ESTALE).
+        let notResponder = NetlinkPushError.kernel(.ack, errno: 1, extack: "only a socket subscribed as responder may answer a request")
+        #expect(notResponder == .permissionDenied(operation: .ack, errno: 1, extack: "only a socket subscribed as responder may answer a request"))
+        #expect(notResponder.description == "ack failed: permission denied (EPERM (Operation not permitted): only a socket subscribed as responder may answer a request)")
+        let stale = NetlinkPushError.kernel(.ack, errno: 116, extack: "epoch belongs to another load of the module")
+        #expect(stale == .rejected(operation: .ack, errno: 116, extack: "epoch belongs to another load of the module"))
+        #expect(stale.description.hasPrefix("ack rejected by the kernel: ESTALE ("))
+        #expect(stale.errno == 116)
+        #expect(stale.extack == "epoch belongs to another load of the module")
     }
 }

@@ -16,16 +16,17 @@ struct VMTests {
     @Test func channelResolvesAndQueries() throws {
         let channel = try NetlinkPushChannel(logger: logger)
         #expect(channel.familyID >= 0x10)
-        #expect(channel.version == 1)
+        #expect(channel.version == 2)
         #expect(channel.eventsGroupID > 0)
         let stats = try channel.stats()
+        #expect(stats.epoch != 0)
         #expect(stats.nextSeq >= 1)
         #expect(stats.oldestSeq <= stats.nextSeq)
         #expect(stats.ringMaxEvents == 4096)
         _ = try channel.subscribers()
     }
 
-    @Test func kernelRejectionsCarryErrnoAndExtack() throws {
+    @Test func kernelRejectionsCarryErrnoAndExtack() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
         let sub = try channel.subscribe(name: "rejections")
         defer { sub.cancel() }
@@ -36,17 +37,65 @@ struct VMTests {
             guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
             return code == EINVAL && (msg ?? "").contains("never published")
         }
-        // a request nobody is waiting for
         let r = try channel.emit(type: 1, payload: [1], count: 1)
+        #expect(r.epoch != 0)
+        #expect(r.epoch == (try channel.stats().epoch))
+        // (c) an answer (ACK with STATUS) from a socket that did not subscribe as a
+        // responder: EPERM with the kernel's extack, before anything else is looked at
         #expect {
-            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted), status: 1, reply: [1])
+            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .permissionDenied(.ack, let code, let msg) = e else {
+                return false
+            }
+            return code == EPERM && (msg ?? "").contains("responder")
+        }
+        // an ack naming another load of the module: ESTALE with extack
+        #expect {
+            try sub.ack(Event(seq: r.firstSeq, epoch: r.epoch ^ 0x5a5a))
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
+            return code == ESTALE && msg != nil
+        }
+        // the right epoch: accepted
+        try sub.ack(Event(seq: r.firstSeq, epoch: r.epoch))
+        // a request is never acked without a status (refused before anything is sent)
+        #expect(throws: NetlinkPushError.invalidArgument(reason: "seq \(r.firstSeq) is a request: a responder answers it with a status, nobody acks it plainly")) {
+            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted))
+        }
+        // a responder answering an event that is no waiting request: ENOENT
+        let responder = try channel.respond(name: "rejections-r")
+        defer { responder.cancel() }
+        #expect(responder.isResponder)
+        #expect {
+            try responder.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
             return code == ENOENT && msg != nil
         }
-        // EMIT flags other than REPLY_WANTED are refused; COUNT > 1 with a request too
+        let list = try channel.subscribers()
+        #expect(list.first { $0.portID == responder.portID }?.isResponder == true)
+        #expect(list.first { $0.portID == sub.portID }?.isResponder == false)
+        #expect(try channel.stats().responders >= 1)
+        responder.cancel()
+        // (a) no responder registered: a request fails at once with ENOTCONN
+        var gone = false
+        for _ in 0..<100 {
+            if (try channel.stats().responders) == 0 { gone = true; break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        #expect(gone, "the responder's registration outlived its sockets")
+        let t0 = ContinuousClock.now
+        #expect {
+            try channel.request(type: 1, payload: [], timeout: .seconds(5))
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.request, let code, let msg) = e else { return false }
+            return code == ENOTCONN && msg != nil
+        }
+        #expect(ContinuousClock.now - t0 < .seconds(1), "ENOTCONN must come at once, not after the timeout")
+        // EMIT flags other than REPLY_WANTED, or COUNT > 1 with a request: refused
         #expect(throws: NetlinkPushError.self) {
-            try channel.request(type: 1, payload: [], timeout: .milliseconds(10))  // nobody answers
+            try channel.perform(.emit(type: 1, payload: nil, count: 2, flags: 1, timeoutMs: nil))
         }
         // second SUBSCRIBE from the same control socket: EEXIST
         #expect {
@@ -108,12 +157,24 @@ struct VMTests {
     func ackReplyRoundTrip() async throws {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
         let channel = try NetlinkPushChannel(logger: logger)
-        let sub = try channel.subscribe(name: "replier")
+        let sub = try channel.respond(name: "replier")
+        // (b) a plain listener beside it acks every plain event and never touches requests
+        let watcher = try channel.subscribe(name: "watcher")
+        let watching = Task {
+            var requestsSeen = 0
+            for try await item in watcher.events {
+                guard case .event(let e) = item else { continue }
+                if e.wantsReply { requestsSeen += 1 } else { try watcher.ack(e) }
+            }
+            return requestsSeen
+        }
         let responder = Task {
             var answered = 0
             for try await item in sub.events {
                 guard case .event(let e) = item else { continue }
+                #expect(e.epoch != 0)
                 if e.wantsReply {
+                    if e.type == 99 { continue }  // left unanswered: the request times out
                     // reply: de ad + first four payload bytes; status 40 + type
                     try sub.ack(e, status: 40 + Int32(e.type), reply: [0xde, 0xad] + e.payload.prefix(4))
                     answered += 1
@@ -137,18 +198,57 @@ struct VMTests {
         let expected = [0xde, 0xad] + (0..<4).map { UInt8((seq + UInt64($0)) % 251) }
         #expect(fields["reply"] == expected.map { String(format: "%02x", $0) }.joined(), "read back: \(line)")
 
-        // The same through NLPUSH_CMD_EMIT with REPLY_WANTED.
+        // The same through NLPUSH_CMD_EMIT with REPLY_WANTED: the EMIT returns at once,
+        // the answer comes back as NLPUSH_CMD_REPLY.
         let reply = try await blocking { Result { try channel.request(type: 2, payload: [7, 7, 7, 7, 7], timeout: .seconds(5)) } }.get()
         #expect(reply.status == 42)
         #expect(reply.payload == [0xde, 0xad, 7, 7, 7, 7])
         #expect(reply.portID == sub.portID)
+        for i in 0..<20 {  // back to back: each REPLY is matched to its own EMIT
+            let r = try await blocking { Result { try channel.request(type: 3, payload: [UInt8(i)], timeout: .seconds(5)) } }.get()
+            #expect(r.status == 43 && r.payload == [0xde, 0xad, UInt8(i)] && r.portID == sub.portID)
+        }
 
-        let me = try channel.subscribers().first { $0.portID == sub.portID }
+        // A request nobody answers: the kernel's timeout, reported as .timedOut, in time.
+        let t0 = ContinuousClock.now
+        let late = await blocking { Result { try channel.request(type: 99, payload: [], timeout: .milliseconds(300)) } }
+        let took = ContinuousClock.now - t0
+        #expect(throws: NetlinkPushError.timedOut(operation: .request)) { try late.get() }
+        #expect(took >= .milliseconds(250) && took < .milliseconds(2300), "took \(took)")
+
+        let list = try channel.subscribers()
+        let me = list.first { $0.portID == sub.portID }
         #expect(me?.name == "replier")
-        #expect(me?.replies ?? 0 >= 2)
+        #expect(me?.isResponder == true)
+        #expect(me?.replies ?? 0 >= 22)
         #expect(me?.pid == UInt32(getpid()))
+        let other = list.first { $0.portID == watcher.portID }
+        #expect(other?.isResponder == false)
+        #expect(other?.replies == 0)
         responder.cancel()
-        #expect(try await responder.value >= 2)
+        watching.cancel()
+        #expect(try await responder.value >= 22)
+        #expect(try await watching.value >= 1)  // it saw requests, and answered none (replies == 0)
+    }
+
+    @Test("a request whose only responder goes away fails with ENOTCONN before its timeout")
+    func responderGoesAway() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "leaver")
+        let seen = Task {  // sees the request, never answers, then stops
+            for try await item in sub.events where item.event?.wantsReply == true { break }
+            sub.cancel()
+        }
+        let t0 = ContinuousClock.now
+        let r = await blocking { Result { try channel.request(type: 5, payload: [1], timeout: .seconds(20)) } }
+        #expect(ContinuousClock.now - t0 < .seconds(10))
+        #expect {
+            try r.get()
+        } throws: { error in
+            guard let e = error as? NetlinkPushError, case .rejected(.request, let code, _) = e else { return false }
+            return code == ENOTCONN
+        }
+        try await seen.value
     }
 
     @Test("an overrun (tiny SO_RCVBUF) is recovered from the ring: nothing lost")
@@ -266,6 +366,7 @@ struct VMTests {
         let sub = try channel.subscribe(name: "reload", options: .init(reconnectPollIntervalMs: 500))
         let rec = Recorder(sub.events)
         try await Task.sleep(nanoseconds: 100_000_000)
+        let oldEpoch = try channel.stats().epoch
         #expect(await run("/usr/sbin/rmmod", ["nlpush_test", "nlpush"]) == 0)
         let d = try await rec.wait(120, ".disconnected") { $0.disconnected > 0 }
         #expect(d.disconnected == 1)
@@ -284,6 +385,13 @@ struct VMTests {
         let me = try channel.subscribers().first { $0.portID == sub.portID }
         #expect(me?.name == "reload")
         try sub.ack(c.events[0])
+        // A new load, a new epoch: an ack of an event of the old one is refused (ESTALE).
+        #expect(c.events[0].epoch != oldEpoch && c.events[0].epoch != 0)
+        #expect {
+            try sub.ack(Event(seq: 1, epoch: oldEpoch))
+        } throws: { error in
+            (error as? NetlinkPushError)?.errno == ESTALE && (error as? NetlinkPushError)?.extack != nil
+        }
         rec.stop()
         sub.cancel()
     }

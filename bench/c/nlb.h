@@ -42,9 +42,39 @@ static inline struct nlr_family nlb_resolve(struct nlr_sock *s)
 }
 
 /*
+ * NLPUSH_CMD_SUBSCRIBE of the control socket @s under @name, with
+ * NLPUSH_A_FLAGS @flags when not 0 (NLPUSH_F_RESPONDER: the socket answers
+ * requests; the kernel knows responders by this socket's port id, so the
+ * answers must go out of the same socket). Returns 0 or -errno.
+ */
+static inline int nlb_subscribe(struct nlr_sock *s, uint16_t family,
+				const char *name, uint32_t flags)
+{
+	struct nlr_msg *m = nlr_msg_new(family, NLPUSH_CMD_SUBSCRIBE, NLM_F_ACK);
+	int err;
+
+	nlr_put_str(m, NLPUSH_A_NAME, name);
+	if (flags)
+		nlr_put_u32(m, NLPUSH_A_FLAGS, flags);
+	err = nlr_transact(s, m, NULL, NULL, NULL, NULL);
+	nlr_msg_free(m);
+	return err;
+}
+
+/* whether @nlh (of the nlpush family) carries an event: live or replayed */
+static inline bool nlb_is_event(const struct nlmsghdr *nlh)
+{
+	uint8_t cmd = nlr_genl_cmd(nlh);
+
+	return cmd == NLPUSH_CMD_EVENT || cmd == NLPUSH_CMD_REPLAY;
+}
+
+/*
  * NLPUSH_CMD_ACK for @seq from the control socket @s, waiting for the
  * kernel's answer like the Swift library does. With @reply, also STATUS 0
- * and PAYLOAD @reply (answering a request). Returns 0 or -errno. One
+ * and PAYLOAD @reply (answering a request: only a socket subscribed with
+ * NLPUSH_F_RESPONDER may; a request is never acked without a status).
+ * Returns 0 or -errno. One
  * message buffer is reused: no allocation per event.
  */
 static inline int nlb_ack(struct nlr_sock *s, uint16_t family, uint64_t seq,

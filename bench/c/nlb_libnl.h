@@ -15,6 +15,7 @@ static struct nla_policy nlb_event_policy[NLPUSH_A_MAX + 1] = {
 	[NLPUSH_A_TYPE] = { .type = NLA_U32 },
 	[NLPUSH_A_FLAGS] = { .type = NLA_U32 },
 	[NLPUSH_A_PAYLOAD] = { .type = NLA_UNSPEC, .maxlen = NLPUSH_PAYLOAD_MAX },
+	[NLPUSH_A_EPOCH] = { .type = NLA_U64 },
 };
 
 #endif /* NLB_LIBNL_H */

@@ -17,6 +17,14 @@
  *                                         answered ones (kernel-measured
  *                                         latency_ns: publish to reply); FILE
  *                                         gets every latency, one per line
+ *   nlpush_benchctl emit-request N SIZE TIMEOUT_MS
+ *                                         N requests from userspace, one after
+ *                                         the other: NLPUSH_CMD_EMIT with
+ *                                         NLPUSH_F_REPLY_WANTED, then the
+ *                                         NLPUSH_CMD_REPLY the kernel unicasts
+ *                                         back (matched by nlmsg_seq; it may
+ *                                         come before the EMIT's ack); latency
+ *                                         of the answered ones, send to REPLY
  */
 #include "nlb.h"
 
@@ -30,7 +38,8 @@ static void usage(void)
 		"       nlpush_benchctl test-emit COUNT SIZE\n"
 		"       nlpush_benchctl stats\n"
 		"       nlpush_benchctl publish-cost COUNT SIZE\n"
-		"       nlpush_benchctl request N SIZE TIMEOUT_MS [FILE]\n");
+		"       nlpush_benchctl request N SIZE TIMEOUT_MS [FILE]\n"
+		"       nlpush_benchctl emit-request N SIZE TIMEOUT_MS\n");
 	exit(64);
 }
 
@@ -124,6 +133,10 @@ static const char *const stat_names[NLPUSH_STATS_A_MAX + 1] = {
 	[NLPUSH_STATS_A_RING_MAX_EVENTS] = "ring_max_events",
 	[NLPUSH_STATS_A_RING_MAX_BYTES] = "ring_max_bytes",
 	[NLPUSH_STATS_A_REPLAYED] = "replayed",
+	[NLPUSH_STATS_A_RESPONDERS] = "responders",
+	[NLPUSH_STATS_A_TXQ_DROPS] = "txq_drops",
+	[NLPUSH_STATS_A_REQUESTS_FAILED] = "requests_failed",
+	[NLPUSH_STATS_A_REPLIES_UNDELIVERED] = "replies_undelivered",
 };
 
 static void stats_cb(struct nlmsghdr *nlh, void *arg)
@@ -146,6 +159,8 @@ static void stats_cb(struct nlmsghdr *nlh, void *arg)
 		first = 0;
 	}
 	(void)first;
+	if (tb[NLPUSH_A_EPOCH])
+		printf(",\"epoch\":%llu", (unsigned long long)nlr_uint(tb[NLPUSH_A_EPOCH]));
 	printf("}\n");
 }
 
@@ -246,6 +261,130 @@ static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 	return ok ? 0 : 1;
 }
 
+/* ------------------------------------------------------------------ */
+
+/* the NLPUSH_CMD_REPLY of a request, when one came */
+struct request_outcome {
+	bool replied;
+	int error;	/* NLPUSH_A_ERROR: 0 answered, else -errno */
+	int status;
+	uint32_t portid;
+	uint64_t seq;
+};
+
+static void request_cb(struct nlmsghdr *nlh, void *arg)
+{
+	struct request_outcome *r = arg;
+	struct nlattr *tb[NLPUSH_A_MAX + 1];
+
+	if (nlr_genl_cmd(nlh) != NLPUSH_CMD_REPLY)
+		return;		/* the EMIT's own reply (SEQ, COUNT, EPOCH) */
+	nlr_genl_attrs(nlh, tb, NLPUSH_A_MAX);
+	r->replied = true;
+	r->error = tb[NLPUSH_A_ERROR] ? (int)nlr_u32(tb[NLPUSH_A_ERROR]) : -EPROTO;
+	r->status = tb[NLPUSH_A_STATUS] ? (int)nlr_u32(tb[NLPUSH_A_STATUS]) : 0;
+	r->portid = tb[NLPUSH_A_PORTID] ? nlr_u32(tb[NLPUSH_A_PORTID]) : 0;
+	r->seq = tb[NLPUSH_A_SEQ] ? nlr_uint(tb[NLPUSH_A_SEQ]) : 0;
+}
+
+/*
+ * One request: EMIT with REPLY_WANTED, then the REPLY with the EMIT's
+ * nlmsg_seq, which may arrive before the EMIT's ack (nlr_transact hands it
+ * to request_cb then) or after it (read here, for at most the request's
+ * timeout plus a second). Returns 0 with @r filled, or -errno (the EMIT's
+ * own error, e.g. -ENOTCONN with no responder, or -ETIME).
+ */
+static int one_request(struct nlr_sock *s, struct nlr_msg *m,
+		       uint32_t timeout_ms, struct request_outcome *r)
+{
+	uint64_t deadline;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = nlr_transact(s, m, request_cb, r, NULL, NULL);
+	if (err)
+		return err;
+	deadline = nlr_now_ns() + ((uint64_t)timeout_ms + 1000) * 1000000ull;
+	while (!r->replied) {
+		int64_t left = (int64_t)(deadline - nlr_now_ns()) / 1000000;
+		struct nlmsghdr *nlh;
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIME;
+		n = nlr_recv(s, (int)left);
+		if (n == -ENOBUFS || n == -EINTR || n == 0)
+			continue;
+		if (n < 0)
+			return (int)n;
+		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
+		     nlh = NLMSG_NEXT(nlh, n))
+			if (nlh->nlmsg_seq == s->seq)
+				request_cb(nlh, r);
+	}
+	return 0;
+}
+
+static int cmd_emit_request(uint32_t n, uint32_t size, uint32_t timeout_ms)
+{
+	struct nlr_sock *s = nlr_open(0);
+	struct nlr_family f = nlb_resolve(s);
+	struct nlr_msg *m = nlr_msg_new(f.id, NLPUSH_CMD_EMIT, NLM_F_ACK);
+	unsigned char *payload = nlr_alloc(size ? size : 1);
+	struct nlb_lat lat = { 0 };
+	uint32_t i, ok = 0, failed = 0, bad = 0;
+	uint32_t portid = 0;
+	uint64_t sum = 0, t0, wall;
+	bool sorted = false;
+	int last_err = 0;
+
+	for (i = 0; i < size; i++)
+		payload[i] = i % 251;
+	s->timeout_ms = 5000;
+	t0 = nlr_now_ns();
+	for (i = 0; i < n; i++) {
+		struct request_outcome r;
+		uint64_t t;
+		int err;
+
+		nlr_msg_init(m, f.id, NLPUSH_CMD_EMIT, NLM_F_ACK);
+		nlr_put_u32(m, NLPUSH_A_TYPE, NLPUSH_TEST_TYPE);
+		nlr_put(m, NLPUSH_A_PAYLOAD, payload, size);
+		nlr_put_u32(m, NLPUSH_A_FLAGS, NLPUSH_F_REPLY_WANTED);
+		nlr_put_u32(m, NLPUSH_A_TIMEOUT_MS, timeout_ms);
+		t = nlr_now_ns();
+		err = one_request(s, m, timeout_ms, &r);
+		if (!err && r.error)
+			err = r.error;
+		if (err) {
+			failed++;
+			last_err = err;
+			continue;
+		}
+		if (r.status) {
+			bad++;
+			continue;
+		}
+		nlb_lat_add(&lat, nlr_now_ns() - t);
+		sum += lat.v[lat.n - 1];
+		portid = r.portid;
+		ok++;
+	}
+	wall = nlr_now_ns() - t0;
+	printf("{\"cmd\":\"emit-request\",\"requests\":%u,\"size\":%u,\"answered\":%u"
+	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d,\"portid\":%u"
+	       ",\"wall_seconds\":%.3f,\"latency_mean_ns\":%llu"
+	       ",\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu"
+	       ",\"latency_max_ns\":%llu}\n",
+	       n, size, ok, failed, bad, last_err, portid, (double)wall / 1e9,
+	       (unsigned long long)(ok ? sum / ok : 0),
+	       (unsigned long long)nlb_lat_pct(&lat, 50, &sorted),
+	       (unsigned long long)nlb_lat_pct(&lat, 99, &sorted),
+	       (unsigned long long)nlb_lat_pct(&lat, 100, &sorted));
+	free(payload);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -265,6 +404,10 @@ int main(int argc, char **argv)
 				   (uint32_t)nlb_size(argv[3]),
 				   (uint32_t)nlb_size(argv[4]),
 				   argc == 6 ? argv[5] : NULL);
+	if (!strcmp(argv[1], "emit-request") && argc == 5)
+		return cmd_emit_request((uint32_t)nlb_size(argv[2]),
+					(uint32_t)nlb_size(argv[3]),
+					(uint32_t)nlb_size(argv[4]));
 	usage();
 	return 64;
 }

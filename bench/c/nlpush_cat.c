@@ -11,9 +11,12 @@
  *
  *   --count N        stop once N events are accounted for (received + gaps)
  *   --rcvbuf BYTES   socket receive buffer (SO_RCVBUFFORCE), e.g. 4M
- *   --ack            NLPUSH_CMD_ACK every event from a control socket,
- *                    waiting for the kernel's answer (as the Swift library)
- *   --respond        answer reply-wanted events: STATUS 0, PAYLOAD "ok"
+ *   --ack            NLPUSH_CMD_ACK every plain event from a control socket,
+ *                    waiting for the kernel's answer (as the Swift library);
+ *                    requests (reply wanted) are never acked
+ *   --respond        subscribe the control socket as a responder
+ *                    (NLPUSH_F_RESPONDER) and answer reply-wanted events:
+ *                    STATUS 0, PAYLOAD "ok"
  *   --ready-file P   create P once joined (the driver then starts producing)
  *   --timeout SEC    give up after SEC seconds in all (default: never)
  *   --idle SEC       stop after SEC seconds without an event, once one came
@@ -56,6 +59,15 @@ int main(int argc, char **argv)
 	fam = nlb_resolve(ev);
 	if (o.ack || o.respond)
 		ctl = nlr_open(0);
+	if (o.respond) {
+		char name[NLPUSH_NAME_MAX];
+
+		snprintf(name, sizeof(name), "nlpush_cat-%d", (int)getpid());
+		err = nlb_subscribe(ctl, fam.id, name, NLPUSH_F_RESPONDER);
+		if (err)
+			nlr_die("subscribing as a responder: %s%s%s", strerror(-err),
+				ctl->extack[0] ? ": " : "", ctl->extack);
+	}
 	err = nlr_join(ev, fam.events_grp);
 	if (err)
 		nlr_die("joining \"events\": %s", strerror(-err));
@@ -88,7 +100,7 @@ int main(int argc, char **argv)
 			struct nlattr *tb[NLPUSH_A_FLAGS + 1];
 			uint64_t seq, flags;
 
-			if (nlh->nlmsg_type != fam.id)
+			if (nlh->nlmsg_type != fam.id || !nlb_is_event(nlh))
 				continue;
 			nlr_genl_attrs(nlh, tb, NLPUSH_A_FLAGS);
 			if (!tb[NLPUSH_A_SEQ] || !tb[NLPUSH_A_TIMESTAMP_NS])
@@ -103,7 +115,7 @@ int main(int argc, char **argv)
 			if (o.respond && (flags & NLPUSH_F_REPLY_WANTED))
 				listen_answered(&t, true,
 						nlb_ack(ctl, fam.id, seq, "ok"));
-			else if (o.ack)
+			else if (o.ack && !(flags & NLPUSH_F_REPLY_WANTED))
 				listen_answered(&t, false,
 						nlb_ack(ctl, fam.id, seq, NULL));
 		}

@@ -11,7 +11,8 @@
  *
  * Same options and the same JSON line as nlpush_cat (see there); acks and
  * replies go out through a second libnl socket with nl_send_sync(), which
- * waits for the kernel's answer.
+ * waits for the kernel's answer. With --respond that socket subscribes as a
+ * responder first (NLPUSH_F_RESPONDER).
  */
 #include "listen.h"
 
@@ -50,6 +51,25 @@ static int send_ack(struct state *st, uint64_t seq, bool reply)
 	return err;
 }
 
+/* NLPUSH_CMD_SUBSCRIBE of the control socket as a responder */
+static int subscribe_responder(struct state *st)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	char name[NLPUSH_NAME_MAX];
+
+	if (!msg)
+		return -NLE_NOMEM;
+	snprintf(name, sizeof(name), "nlpush_libnl-%d", (int)getpid());
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, st->family, 0, 0,
+			 NLPUSH_CMD_SUBSCRIBE, NLPUSH_FAMILY_VERSION) ||
+	    nla_put_string(msg, NLPUSH_A_NAME, name) ||
+	    nla_put_u32(msg, NLPUSH_A_FLAGS, NLPUSH_F_RESPONDER)) {
+		nlmsg_free(msg);
+		return -NLE_NOMEM;
+	}
+	return nl_send_sync(st->ctl, msg);	/* frees msg, waits for the ack */
+}
+
 static int on_event(struct nl_msg *msg, void *arg)
 {
 	struct state *st = arg;
@@ -59,7 +79,8 @@ static int on_event(struct nl_msg *msg, void *arg)
 	uint64_t now = nlr_now_ns(), seq;
 	uint32_t flags;
 
-	if (nlh->nlmsg_type != st->family || g->cmd != NLPUSH_CMD_EVENT)
+	if (nlh->nlmsg_type != st->family ||
+	    (g->cmd != NLPUSH_CMD_EVENT && g->cmd != NLPUSH_CMD_REPLAY))
 		return NL_SKIP;
 	if (genlmsg_parse(nlh, 0, tb, NLPUSH_A_MAX, nlb_event_policy) < 0 ||
 	    !tb[NLPUSH_A_SEQ] || !tb[NLPUSH_A_TIMESTAMP_NS] ||
@@ -77,7 +98,7 @@ static int on_event(struct nl_msg *msg, void *arg)
 
 	if (st->respond && (flags & NLPUSH_F_REPLY_WANTED))
 		listen_answered(&st->t, true, send_ack(st, seq, true) < 0);
-	else if (st->ack)
+	else if (st->ack && !(flags & NLPUSH_F_REPLY_WANTED))
 		listen_answered(&st->t, false, send_ack(st, seq, false) < 0);
 	return NL_OK;
 }
@@ -117,6 +138,8 @@ int main(int argc, char **argv)
 		if (!st.ctl || genl_connect(st.ctl) < 0)
 			nlr_die("control socket: genl_connect failed");
 	}
+	if (st.respond && (err = subscribe_responder(&st)) < 0)
+		nlr_die("subscribing as a responder: %s", nl_geterror(err));
 	if ((err = nl_socket_add_membership(sk, grp)) < 0)
 		nlr_die("joining \"events\": %s", nl_geterror(err));
 	nlb_touch(o.ready);

@@ -7,10 +7,12 @@
 # directory the host can read back (vng --rwdir). Writes RESDIR/results
 # (key=value lines) plus one log per step, and exits non-zero on failure.
 #
-# Steps: insmod, nlpush_selftest all, unpriv (as nobody), reload with
-# unprivileged_listen=1 and unpriv again, rmmod-under-load (which reloads
-# the modules), every tests/vm/suites.d/*.sh, final rmmod, dmesg scan,
-# taint check (only O and E allowed).
+# Steps: insmod, nlpush_selftest all (its "responsive" area loads and
+# removes wireguard.ko while a request waits), unpriv (as nobody, also in
+# a new user and network namespace), reload with unprivileged_listen=1 and
+# unpriv again, rmmod-under-load (which reloads the modules), every
+# tests/vm/suites.d/*.sh, final rmmod, dmesg scan, taint check (only O and
+# E allowed).
 set -u
 
 KVER=${1:?usage: in-vm.sh KVER KODIR RESDIR}
@@ -86,6 +88,10 @@ mountpoint -q /sys/kernel/debug 2>/dev/null ||
 	mount -t debugfs none /sys/kernel/debug || fail "cannot mount debugfs"
 
 [ -x "$ST" ] || fail "selftest binary $ST missing"
+# the unpriv step makes a listener of uid nobody in `unshare -Urn`
+if [ -e /proc/sys/kernel/unprivileged_userns_clone ]; then
+	echo 1 >/proc/sys/kernel/unprivileged_userns_clone
+fi
 taint0=$(cat /proc/sys/kernel/tainted)
 put taint_before "$taint0"
 dmesg -C
@@ -95,6 +101,10 @@ echo "nlpush-vm-test: start on $KVER" >/dev/kmsg
 if load; then
 	put insmod ok
 	run_selftest selftest selftest-all -v all
+	# "responsive" removes it itself, unless it failed half-way
+	if [ -d /sys/module/wireguard ]; then
+		modprobe -r wireguard || fail "modprobe -r wireguard"
+	fi
 	# 2. without privileges (the selftest drops to nobody itself)
 	run_selftest unpriv selftest-unpriv unpriv
 else

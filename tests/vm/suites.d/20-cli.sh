@@ -40,6 +40,18 @@ wait_subscribers() {
 	done
 	return 1
 }
+# stats_field NAME: one counter of 'nlpush stats --json'
+stats_field() {
+	"$cli" stats --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.read()).get(sys.argv[1], -1))' "$1"
+}
+wait_responders() {
+	local i
+	for i in $(seq 200); do
+		[ "$(stats_field responders)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 json_valid() { python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$1"; }
 # field FILE KIND KEY: values of KEY in lines of FILE whose kind is KIND
 field() {
@@ -125,7 +137,7 @@ check "human monitor prints the summary table" grep -q "received.*rate.*lost.*re
 # --- respond answers requests from userspace (EMIT) and from the kernel (nlpush_test)
 "$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
 r=$!
-wait_subscribers $((base + 1))
+wait_responders 1
 "$cli" emit --wait-reply --payload hello --timeout 5000 --json >"$T/e.json"
 check "emit --wait-reply returns the responder's stdout as reply" \
 	[ "$(field "$T/e.json" reply payload)" = "$(printf HELLO | base64)" ]
@@ -137,20 +149,20 @@ wait $r
 check "respond exits 0 after --count requests" [ $? = 0 ]
 "$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
 r=$!
-wait_subscribers $((base + 1))
+wait_responders 1
 "$cli" emit --wait-reply --payload x --json >"$T/e3.json"
 check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
 wait $r
 "$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
 r=$!
-wait_subscribers $((base + 1))
+wait_responders 1
 "$cli" emit --wait-reply --payload x --json >"$T/e4.json"
 check "respond --status --reply answers in process" \
 	[ "$(field "$T/e4.json" reply status)/$(field "$T/e4.json" reply payload)" = "7/$(printf OK | base64)" ]
 wait $r
 "$cli" respond --echo --count 1 >/dev/null 2>&1 &
 r=$!
-wait_subscribers $((base + 1))
+wait_responders 1
 echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
 req=$(cat /sys/kernel/debug/nlpush_test/request)
 # the 4-byte request payload is nlpush_test's pattern: 4 consecutive byte values (mod 251)
@@ -173,16 +185,64 @@ check "stats shows published > 0" [ "$(field "$T/stats.json" stats published)" -
 "$cli" stats >"$T/stats.txt"
 check "stats table lists next_seq" grep -q "next_seq" "$T/stats.txt"
 
+# --- requests with no responder, and a monitor --ack beside a responder (protocol v2)
+"$cli" monitor --ack --json --duration 300 >"$T/ma.json" 2>"$T/ma.err" &
+ma=$!
+wait_subscribers $((base + 1))
+check "no responder registered while only monitor --ack runs" [ "$(stats_field responders)" = 0 ]
+t0=$(date +%s%N)
+expect_rc "emit --wait-reply with no responder fails with exit 65 (ENOTCONN)" 65 \
+	"$cli" emit --wait-reply --payload x --timeout 5000
+t1=$(date +%s%N)
+check "... at once, not after the 5 s timeout ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 3000 ]
+check "... with one readable line naming the missing responder" grep -q "no responder" "$T/err"
+echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request 2>/dev/null
+req=$(cat /sys/kernel/debug/nlpush_test/request)
+check "nlpush_request() with no responder fails with ENOTCONN ($req)" grep -q '^error=-107' <<<"$req"
+"$cli" respond --status 5 --reply R --json >"$T/rb.json" 2>"$T/rb.err" &
+rb=$!
+check "respond registers as a responder" wait_responders 1
+rport=$("$cli" subscribers --json | python3 -c 'import json,sys
+for l in sys.stdin:
+    o = json.loads(l)
+    if o.get("responder"): print(o["portid"])')
+answered=0
+for i in 1 2 3 4 5; do
+	"$cli" emit --wait-reply --payload "p$i" --timeout 5000 --json >"$T/eb.json" 2>>"$T/eb.err" &&
+		[ "$(field "$T/eb.json" reply status)" = 5 ] &&
+		[ "$(field "$T/eb.json" reply portid)" = "$rport" ] && answered=$((answered + 1))
+done
+check "5 requests answered by respond (port $rport), none by monitor --ack" [ "$answered" = 5 ]
+echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
+req=$(cat /sys/kernel/debug/nlpush_test/request)
+check "nlpush_request() answered by respond beside monitor --ack ($req)" grep -q '^status=5 reply=52 ' <<<"$req"
+"$cli" emit --count 3 >/dev/null
+kill -INT $rb
+wait $rb
+kill -INT $ma
+wait $ma
+check "monitor --ack exits 0" [ $? = 0 ]
+check "monitor --ack saw the 6 requests and 3 plain events" \
+	[ "$(grep -c '"kind":"event"' "$T/ma.json")" -ge 9 ]
+check "monitor --ack acked the plain events, no ack failed (requests are never acked)" \
+	[ "$(field "$T/ma.json" summary ack_errors)" = 0 ] && [ "$(field "$T/ma.json" summary acked)" -ge 3 ]
+check "the requests reached monitor --ack with reply wanted" grep -q '"flags":1,' "$T/ma.json"
+
 # --- errors: one line on stderr, distinct exit codes
 expect_rc "bad arguments exit 64" 64 "$cli" emit --count 0
-expect_rc "kernel rejection exits 65 (nobody listens to a request)" 65 "$cli" emit --wait-reply --timeout 100
-"$cli" monitor --quiet --duration 5 >/dev/null 2>&1 &
+expect_rc "a request with no responder exits 65" 65 "$cli" emit --wait-reply --timeout 100
+# a responder that answers only type 4242: a request of type 0 waits for its timeout
+"$cli" respond --type 4242 --status 0 --quiet >/dev/null 2>&1 &
 m=$!
-wait_subscribers $((base + 1))
+wait_responders 1
+t0=$(date +%s%N)
 expect_rc "unanswered request times out with exit 75" 75 "$cli" emit --wait-reply --timeout 200
+t1=$(date +%s%N)
+check "... after about its timeout ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 3000 ]
+check "... with one line saying so" grep -q "timed out" "$T/err"
 kill -INT $m
 wait $m
-check "monitor exits 0 on SIGINT" [ $? = 0 ]
+check "respond exits 0 on SIGINT" [ $? = 0 ]
 if command -v setpriv >/dev/null; then
 	expect_rc "permission denied exits 77" 77 \
 		setpriv --reuid=65534 --regid=65534 --clear-groups "$cli" emit
