@@ -44,21 +44,27 @@ struct nlpush_reply {
 s64 nlpush_publish(u32 type, const void *payload, size_t len, gfp_t gfp);
 
 /**
- * nlpush_request() - publish an event and wait for the first reply
+ * nlpush_request() - publish an event and wait for a responder's answer
  * @type: producer-chosen event type
  * @payload: request payload, copied; may be NULL when @len is 0
  * @len: payload length, at most NLPUSH_PAYLOAD_MAX
  * @timeout_ms: how long to wait, 1..NLPUSH_TIMEOUT_MS_MAX
  * @reply: filled on success; release with nlpush_reply_free()
  *
- * The event carries NLPUSH_F_REPLY_WANTED; the first NLPUSH_CMD_ACK for its
- * sequence number completes the request, later ones are rejected.
+ * The event carries NLPUSH_F_REPLY_WANTED. Only an NLPUSH_CMD_ACK with a
+ * status, from a socket subscribed with NLPUSH_F_RESPONDER, completes the
+ * request; the first one wins.
  *
- * Context: process context, may sleep (killable).
+ * Context: process context, may sleep (killable). Never call it with
+ * genetlink locks held (from a generic netlink handler) or under a lock
+ * such a handler may take: sleeping there stalls generic netlink for the
+ * whole host.
  *
- * Return: 0 with @reply filled (the listener's verdict is @reply->status),
- * -ENOTCONN when nobody listens, -ETIMEDOUT, -EINTR on a fatal signal,
- * -ESHUTDOWN when the module is being removed, -EINVAL, -EMSGSIZE, -ENOMEM.
+ * Return: 0 with @reply filled (the responder's verdict is @reply->status),
+ * -ENOTCONN when no responder is registered (at once) or the last one went
+ * away while waiting, -ETIMEDOUT, -EINTR on a fatal signal, -ESHUTDOWN when
+ * the module is being removed, -EBUSY when too many requests wait, -EINVAL,
+ * -EMSGSIZE, -ENOMEM.
  */
 int nlpush_request(u32 type, const void *payload, size_t len,
 		   unsigned int timeout_ms, struct nlpush_reply *reply);

@@ -8,6 +8,30 @@
  */
 #include "common.h"
 
+/*
+ * fork() with two pipes: the child writes to up[1] and reads down[0], the
+ * parent the other ends (each side's unused ends are closed).
+ */
+static pid_t fork_piped(int up[2], int down[2])
+{
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		bail("pipe");
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		bail("fork");
+	if (pid == 0) {
+		close(up[0]);
+		close(down[1]);
+	} else {
+		close(up[1]);
+		close(down[0]);
+	}
+	return pid;
+}
+
 static void write_str(const char *path, const char *s)
 {
 	nlr_write_file(path, s, strlen(s));
@@ -64,19 +88,9 @@ void netns_member_checks(struct nlr_sock *c, bool as_nobody, int listen)
 	uint64_t t0, el;
 	pid_t pid;
 
-	if (pipe(up) || pipe(down))
-		bail("pipe");
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		bail("fork");
-	if (pid == 0) {
-		close(up[0]);
-		close(down[1]);
+	pid = fork_piped(up, down);
+	if (pid == 0)
 		netns_child(as_nobody, up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
 	if (read(up[0], res, sizeof(res)) != sizeof(res))
 		res[0] = -EIO;
 	close(up[0]);
@@ -284,15 +298,8 @@ int run_unpriv(int listen)
 		nlr_close(c);
 	}
 	/* the child goes on counting from here */
-	if (pipe(up) || pipe(down))
-		bail("pipe");
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		bail("fork");
+	pid = fork_piped(up, down);
 	if (pid == 0) {
-		close(up[0]);
-		close(down[1]);
 		if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)) {
 			perror("dropping privileges");
 			_exit(2);
@@ -300,8 +307,6 @@ int run_unpriv(int listen)
 		unpriv_checks(listen, up[1], down[0]);
 		_exit(finish());
 	}
-	close(up[1]);
-	close(down[0]);
 	/* serve emit requests of the child */
 	while (read(up[0], &ch, 1) == 1) {
 		ch = dbg_write("emit", "3 8 51") ? 'F' : 'D';
