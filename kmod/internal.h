@@ -177,5 +177,7 @@ u32 nlpush_subscribers_now(void);
 void nlpush_bulk_stop(void);
 
 bool nlpush_may_listen(const struct sk_buff *skb);
+int nlpush_refuse_attrs(const struct nlmsghdr *nlh,
+			struct netlink_ext_ack *extack);
 
 #endif /* _NLPUSH_INTERNAL_H */

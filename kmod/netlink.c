@@ -29,6 +29,19 @@ bool nlpush_may_listen(const struct sk_buff *skb)
 	return nlpush_unprivileged_listen || netlink_capable(skb, CAP_NET_ADMIN);
 }
 
+/*
+ * For the commands that take no attribute: the generator gives them no
+ * policy, and the core validates split ops only against a policy.
+ */
+int nlpush_refuse_attrs(const struct nlmsghdr *nlh,
+			struct netlink_ext_ack *extack)
+{
+	if (!nlmsg_attrlen(nlh, GENL_HDRLEN))
+		return 0;
+	NL_SET_ERR_MSG(extack, "this command takes no attributes");
+	return -EINVAL;
+}
+
 /* ---------------------------------------------------------------------- */
 /* ACK                                                                     */
 
@@ -207,6 +220,9 @@ int nlpush_nl_get_stats_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int err;
 
+	err = nlpush_refuse_attrs(info->nlhdr, info->extack);
+	if (err)
+		return err;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;

@@ -79,6 +79,7 @@ const struct genl_split_ops nlpush_nl_ops[7] = {
 	},
 	{
 		.cmd	= NLPUSH_CMD_GET_SUBSCRIBERS,
+		.start	= nlpush_nl_get_subscribers_start,
 		.dumpit	= nlpush_nl_get_subscribers_dumpit,
 		.flags	= GENL_CMD_CAP_DUMP,
 	},

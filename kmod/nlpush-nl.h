@@ -15,6 +15,7 @@
 /* Ops table for nlpush */
 extern const struct genl_split_ops nlpush_nl_ops[7];
 
+int nlpush_nl_get_subscribers_start(struct netlink_callback *cb);
 int nlpush_nl_replay_start(struct netlink_callback *cb);
 
 int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info);

@@ -209,7 +209,11 @@ int nlpush_nl_subscribe_doit(struct sk_buff *skb, struct genl_info *info)
 int nlpush_nl_unsubscribe_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlpush_sub *s;
+	int err;
 
+	err = nlpush_refuse_attrs(info->nlhdr, info->extack);
+	if (err)
+		return err;
 	spin_lock(&nlpush_sub_lock);
 	s = nlpush_sub_find(genl_info_net(info), info->snd_portid);
 	if (s)
@@ -254,6 +258,11 @@ static int nlpush_put_sub(struct sk_buff *skb, struct netlink_callback *cb,
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
 	return 0;
+}
+
+int nlpush_nl_get_subscribers_start(struct netlink_callback *cb)
+{
+	return nlpush_refuse_attrs(cb->nlh, cb->extack);
 }
 
 /* cb->args[0]: id of the next subscriber to dump */

@@ -28,8 +28,14 @@ final class Reader {
     /// revealed them yet. The next live event does, as an ordinary gap, and clears
     /// this; if none comes before `deadline` and the socket is quiet, ``checkTail()``
     /// asks the kernel. `horizon`: the newest event published at the previous check
-    /// (without recovery).
-    private var tail: (deadline: UInt64, horizon: UInt64?)?
+    /// (without recovery), and `sent`: how many events the kernel's transmit queue had
+    /// dealt with then (``transmit``).
+    private var tail: (deadline: UInt64, horizon: UInt64?, sent: UInt64?)?
+    /// From the last GET_STATS: events published, and events the kernel's transmit
+    /// queue has dealt with (multicast, found no listener, failed or dropped). Since
+    /// protocol v2 events are multicast from a queue, partly by a work item: while
+    /// `sent < published`, published events are still on their way to the socket.
+    private var transmit: (published: UInt64, sent: UInt64)?
     /// With recovery, how long the tail of an overrun waits for the next event before
     /// it is replayed (see ``drained()``).
     static let tailGraceNs: UInt64 = 10_000_000
@@ -283,7 +289,7 @@ final class Reader {
         guard overrunPending, !finished else { return }
         overrunPending = false
         if core.options.recovery {
-            tail = (monotonicNanoseconds() + Reader.tailGraceNs, nil)
+            tail = (monotonicNanoseconds() + Reader.tailGraceNs, nil, nil)
         } else {
             recover(revealedBy: nil, reason: "ENOBUFS")
         }
@@ -421,7 +427,7 @@ final class Reader {
             } else {
                 // Events were dropped (overrun, full buffer): a later event will reveal
                 // the gap; if none comes, checkTail() reports it.
-                tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, nil)
+                tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, nil, nil)
             }
             return
         }
@@ -505,8 +511,9 @@ final class Reader {
     /// replayed from the ring (up to the newest event published). Without, the kernel
     /// is asked for the last sequence number published: what lies between the last
     /// event accounted for and it is reported lost once it stayed the same for a whole
-    /// grace period (a published event reaches the socket within microseconds;
-    /// anything newer arriving later is delivered normally).
+    /// grace period and the kernel's transmit queue is empty or made no progress in
+    /// it (a queued event reaches the socket within microseconds unless the queue is
+    /// long; anything newer arriving later is delivered normally).
     private func checkTail() {
         guard let t = tail, family != nil else {
             tail = nil
@@ -521,11 +528,13 @@ final class Reader {
             tail = nil  // nothing missing (or cannot tell: the next event will)
             return
         }
-        if t.horizon == published {
+        let sent = transmit?.sent
+        let queueSettled = transmit.map { $0.sent >= $0.published } ?? true
+        if t.horizon == published && (queueSettled || t.sent == sent) {
             if let range = tracker.declareLost(before: published + 1) { lost(range) }
             tail = nil
         } else {
-            tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published)
+            tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published, sent)
         }
     }
 
@@ -540,6 +549,8 @@ final class Reader {
                 let s = try MessageDecoder.stats(g)
                 self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
                 newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+                let sent = s.delivered &+ s.noListeners &+ s.deliveryErrors &+ s.txqDrops
+                self.transmit = (s.published, sent)
             }
         } catch {
             logger.debug("nlpush: GET_STATS failed", metadata: ["error": "\(error)"])

@@ -26,6 +26,67 @@ enum Debugfs {
     }
 }
 
+/// Waits until the module's transmit queue is empty: every event published so far was
+/// multicast, found no listener or was dropped (protocol v2 multicasts from a queue,
+/// partly from a work item, so a debugfs `emit` write returns before its events reach
+/// the sockets). Tests that stall their consumer on purpose wait for this instead of a
+/// fixed sleep.
+func waitTransmitted(_ channel: NetlinkPushChannel, timeout: Double = 120) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        let s = try channel.stats()
+        let settled = s.delivered + s.noListeners + s.deliveryErrors + s.txqDrops
+        if settled >= s.published { return }
+        guard Date() < deadline else {
+            throw TimedOut(what: "transmit queue: \(s.published - settled) of \(s.published) events not sent")
+        }
+        try await Task.sleep(nanoseconds: 20_000_000)
+    }
+}
+
+/// Inodes of this process's open sockets (from /proc/self/fd).
+func socketInodes() -> Set<UInt64> {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    var set = Set<UInt64>()
+    for fd in fds {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+            target.hasPrefix("socket:["), target.hasSuffix("]"),
+            let inode = UInt64(target.dropFirst(8).dropLast())
+        else { continue }
+        set.insert(inode)
+    }
+    return set
+}
+
+/// Bytes queued on the receive queues of the netlink sockets `inodes` (the Rmem
+/// column of /proc/net/netlink).
+func queuedBytes(_ inodes: Set<UInt64>) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/net/netlink", encoding: .utf8) else { return 0 }
+    var lines = text.split(separator: "\n").makeIterator()
+    guard let header = lines.next()?.split(separator: " ", omittingEmptySubsequences: true),
+        let rmem = header.firstIndex(of: "Rmem"), let ino = header.firstIndex(of: "Inode")
+    else { return 0 }
+    var total = 0
+    while let line = lines.next() {
+        let f = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard f.count > max(rmem, ino), let i = UInt64(f[ino]), inodes.contains(i) else { continue }
+        total += Int(f[rmem]) ?? 0
+    }
+    return total
+}
+
+/// Waits until the sockets `inodes` (a subscription's, see ``socketInodes()``) have
+/// nothing queued: its reader thread has read every event that reached it. Under
+/// software emulation a debug build reads a burst of thousands of events for longer
+/// than any fixed sleep a test would like to take.
+func waitDrained(_ inodes: Set<UInt64>, timeout: Double = 120) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while queuedBytes(inodes) > 0 {
+        guard Date() < deadline else { throw TimedOut(what: "subscription sockets still hold \(queuedBytes(inodes)) bytes") }
+        try await Task.sleep(nanoseconds: 20_000_000)
+    }
+}
+
 /// Runs blocking work on its own thread.
 func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { c in

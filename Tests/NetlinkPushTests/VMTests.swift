@@ -276,9 +276,13 @@ struct VMTests {
     func slowConsumerRecovery() async throws {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
         let channel = try NetlinkPushChannel(logger: logger)
+        let before = socketInodes()
         let sub = try channel.subscribe(name: "slow", options: .init(bufferCapacity: 256))
+        let sockets = socketInodes().subtracting(before)
         let first = try channel.stats().nextSeq, last = first + 1999
         #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
+        try await waitTransmitted(channel)  // every event reached the socket
+        try await waitDrained(sockets)  // and the reader read it (the buffer took 256)
         try await Task.sleep(nanoseconds: 200_000_000)
         let got = try await collect(sub.events, timeout: 600, "slow consumer") {
             $0.events.last?.seq ?? 0 >= last && $0.recovered > 0
@@ -292,10 +296,14 @@ struct VMTests {
     func trailingLossWithoutRecovery() async throws {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
         let channel = try NetlinkPushChannel(logger: logger)
+        let before = socketInodes()
         let sub = try channel.subscribe(
             name: "no-recovery", options: .init(bufferCapacity: 256, recovery: false))
+        let sockets = socketInodes().subtracting(before)
         let first = try channel.stats().nextSeq, last = first + 1999
         #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
+        try await waitTransmitted(channel)  // every event reached the socket
+        try await waitDrained(sockets)  // and the reader read it (the buffer took 256)
         try await Task.sleep(nanoseconds: 200_000_000)
         // The buffer took the first 256 events and the rest was skipped; no event follows
         // the burst, so only the quiet-socket check can report the tail.
@@ -314,9 +322,13 @@ struct VMTests {
     func explicitLostRange() async throws {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
         let channel = try NetlinkPushChannel(logger: logger)
+        let before = socketInodes()
         let sub = try channel.subscribe(name: "lossy", options: .init(bufferCapacity: 1024))
+        let sockets = socketInodes().subtracting(before)
         let first = try channel.stats().nextSeq, last = first + 5999
         #expect(await Debugfs.write("emit", "6000 64 6") > 0)  // > ring_events=4096, consumer stalled
+        try await waitTransmitted(channel)
+        try await waitDrained(sockets)
         try await Task.sleep(nanoseconds: 200_000_000)
         let oldest = try channel.stats().oldestSeq
         #expect(oldest > first + 1024)

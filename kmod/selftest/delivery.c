@@ -645,10 +645,13 @@ void test_flush(struct nlr_sock *c)
 					 ename(p[0].err), ename(p[1].err));
 			continue;
 		}
+		/*
+		 * Nothing else publishes: the round's events are the next
+		 * @want seqs, the two EMITs' events possibly interleaved.
+		 */
 		lo = p[0].seq < p[1].seq ? p[0].seq : p[1].seq;
-		hi = p[0].seq + p[0].count > p[1].seq + p[1].count ?
-		     p[0].seq + p[0].count : p[1].seq + p[1].count;
 		want = p[0].count + p[1].count;
+		hi = lo + want;
 		deadline = now + FLUSH_LIMIT_MS * 1000000ull;
 		while (got < want) {
 			int64_t left = ((int64_t)(deadline - nlr_now_ns()) +

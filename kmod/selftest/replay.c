@@ -149,19 +149,25 @@ void test_replay(struct nlr_sock *c)
 	      "overrun listener: %llu queued events before the loss, in "
 	      "order", (unsigned long long)lv.n);
 
+	/*
+	 * Without NETLINK_BROADCAST_ERROR, a multicast that no socket of the
+	 * initial netns took returns -ESRCH, which the module counts as "no
+	 * listener" (it cannot tell a full queue from a member in another
+	 * netns); the listener itself learnt of the loss through ENOBUFS.
+	 */
 	stats_now(c, &s1);
-	check(DELTA(&s0, &s1, DELIVERY_ERRORS) >= 1,
-	      "stats DELIVERY_ERRORS counts the overrun");
-	if (!check(DELTA(&s0, &s1, NO_LISTENERS) == 0,
-		   "stats NO_LISTENERS unchanged (a listener was joined)"))
-		diag("no_listeners +%llu",
-		     (unsigned long long)DELTA(&s0, &s1, NO_LISTENERS));
-	if (!check(DELTA(&s0, &s1, DELIVERED) +
-		   DELTA(&s0, &s1, DELIVERY_ERRORS) == 2000,
-		   "stats DELIVERED + DELIVERY_ERRORS == 2000"))
-		diag("delivered +%llu, delivery_errors +%llu",
-		     (unsigned long long)DELTA(&s0, &s1, DELIVERED),
+	check(DELTA(&s0, &s1, NO_LISTENERS) >= 1,
+	      "stats NO_LISTENERS counts the events nobody could take");
+	if (!check(DELTA(&s0, &s1, DELIVERY_ERRORS) == 0,
+		   "stats DELIVERY_ERRORS unchanged (no NETLINK_BROADCAST_ERROR)"))
+		diag("delivery_errors +%llu",
 		     (unsigned long long)DELTA(&s0, &s1, DELIVERY_ERRORS));
+	if (!check(DELTA(&s0, &s1, DELIVERED) +
+		   DELTA(&s0, &s1, NO_LISTENERS) == 2000,
+		   "stats DELIVERED + NO_LISTENERS == 2000"))
+		diag("delivered +%llu, no_listeners +%llu",
+		     (unsigned long long)DELTA(&s0, &s1, DELIVERED),
+		     (unsigned long long)DELTA(&s0, &s1, NO_LISTENERS));
 	check(ST(&s1, NEXT_SEQ) == s_first + 2000 &&
 	      ST(&s1, OLDEST_SEQ) <= s_first,
 	      "OLDEST_SEQ <= first lost, NEXT_SEQ == last + 1");

@@ -19,7 +19,9 @@ out=$(mktemp)
 rc=${PIPESTATUS[0]}
 # Swift Testing's closing line: "Test run with N tests in M suites passed|failed ... (with K issues)"
 total=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*/\1/p' "$out" | tail -n1)
-failed=$(grep -c '^✘ Test .* failed' "$out")
+# one "✘ Test NAME failed after ..." line per failed test; not the issue lines
+# ("✘ Test NAME recorded an issue ...: Expectation failed") nor the closing line
+failed=$(grep '^✘ Test .* failed after ' "$out" | grep -v ' recorded an issue ' | grep -vc '^✘ Test run with ')
 skipped=$(grep -c '^➜ Test .* skipped' "$out")
 rm -f "$out"
 # the tests reload the modules; leave them loaded for the next suite
