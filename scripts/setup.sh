@@ -6,7 +6,7 @@
 #           their headers, sparse, qemu and virtme-ng
 #     bench: valgrind (bench/callgrind.sh)
 #     ynl:  the kernel's YNL tools and netlink schemas (scripts/ynl.sh:
-#           linux-source-6.12, PyYAML, jsonschema, extracted to /var/cache/nlpush),
+#           linux-source-6.12, PyYAML, jsonschema, extracted to /opt/nlpush: virtme-ng VMs see /opt, not /var/cache),
 #           for scripts/gen.sh, tests/check-spec.py and the VM suite 30-ynl.sh
 #     all = host + vm + bench + ynl (host and vm include ynl)
 set -euo pipefail

@@ -8,7 +8,7 @@
 #   scripts/ynl.sh cached     print the directory if it is extracted already,
 #                             else fail; installs nothing (for the test VM)
 # The directory holds tools/net/ynl and Documentation/netlink. It is
-# /var/cache/nlpush/ynl-VERSION (NLPUSH_YNL_CACHE overrides /var/cache/nlpush),
+# /opt/nlpush/ynl-VERSION (NLPUSH_YNL_CACHE overrides /opt/nlpush),
 # outside the repository so the test VM, which shares this machine's root
 # read-only, reads the same files.
 # Needs: linux-source-6.12, python3 with PyYAML and jsonschema (installed here
@@ -52,7 +52,7 @@ cache_dir() {
 	ver=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null || true)
 	# not from the package (unusual): key on the tarball's size and mtime
 	[ -n "$ver" ] || ver=tar-$(stat -c '%s-%Y' "$TARBALL" 2>/dev/null || echo none)
-	echo "${NLPUSH_YNL_CACHE:-/var/cache/nlpush}/ynl-$ver"
+	echo "${NLPUSH_YNL_CACHE:-/opt/nlpush}/ynl-$ver"
 }
 
 cached() {

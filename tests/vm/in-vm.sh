@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ST=$ROOT/kmod/selftest/nlpush_selftest
 RES=$RESDIR/results
 # per-step time limits (TCG is slow, but nothing should take this long)
-STEP_TIMEOUT=${NLPUSH_STEP_TIMEOUT:-240}
+STEP_TIMEOUT=${NLPUSH_STEP_TIMEOUT:-480}
 
 mkdir -p "$RESDIR"
 : >"$RES"
