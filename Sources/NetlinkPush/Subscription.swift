@@ -26,7 +26,7 @@ public final class Subscription: Sendable {
     /// Netlink port id of the control socket (what ``SubscriberInfo/portID`` shows).
     public let portID: UInt32
     /// The events, in sequence order, interleaved with loss and connection notices.
-    /// Iterate it once: a second iterator throws ``NetlinkPushError/alreadyIterated``.
+    /// Iterate it once: a second iterator throws ``NetlinkPushError/alreadyIterated(subscription:)``.
     public let events: Events
 
     let core: SubscriptionCore
@@ -99,7 +99,7 @@ public final class Subscription: Sendable {
     /// consuming task, or the iterator released), the subscription stops as if
     /// ``Subscription/cancel()`` had been called. Cancellation ends the sequence
     /// (`next()` returns nil). A second iterator of the same sequence does not receive
-    /// anything: its first `next()` throws ``NetlinkPushError/alreadyIterated``. The
+    /// anything: its first `next()` throws ``NetlinkPushError/alreadyIterated(subscription:)``. The
     /// sequence throws only ``NetlinkPushError``: that one, or the failure of the event
     /// socket beyond recovery.
     public struct Events: AsyncSequence, Sendable {
@@ -114,7 +114,7 @@ public final class Subscription: Sendable {
 
         /// Starts the (single) iteration. The first iterator owns the subscription (see
         /// ``Subscription/Events``); any later one throws
-        /// ``NetlinkPushError/alreadyIterated`` from its first `next()`.
+        /// ``NetlinkPushError/alreadyIterated(subscription:)`` from its first `next()`.
         public func makeAsyncIterator() -> AsyncIterator {
             guard core.claimIteration() else { return AsyncIterator(rejected: core) }
             return AsyncIterator(base: stream.makeAsyncIterator(), core: core, token: IterationToken(core))
@@ -149,7 +149,7 @@ public final class Subscription: Sendable {
             /// gone without ``SubscriptionOptions/autoReconnect``) or the consuming task
             /// was cancelled.
             ///
-            /// - Throws: ``NetlinkPushError/alreadyIterated`` on an iterator that is not the
+            /// - Throws: ``NetlinkPushError/alreadyIterated(subscription:)`` on an iterator that is not the
             ///   first one of its sequence; the reader's error when the event socket failed
             ///   beyond recovery (once; then nil).
             public mutating func next() async throws(NetlinkPushError) -> SubscriptionItem? {

@@ -203,6 +203,20 @@ func collect(
     }
 }
 
+/// Threads of this process (/proc/self/task).
+func threadCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
+}
+
+/// Reader threads of subscriptions in this process (named "nlpush-reader").
+func readerThreadCount() -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.filter {
+        (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "nlpush-reader"
+    }.count
+}
+
 func openFDCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
 }
