@@ -117,7 +117,8 @@ public final class Subscription: Sendable {
         /// ``NetlinkPushError/alreadyIterated(subscription:)`` from its first `next()`.
         public func makeAsyncIterator() -> AsyncIterator {
             guard core.claimIteration() else { return AsyncIterator(rejected: core) }
-            return AsyncIterator(base: stream.makeAsyncIterator(), core: core, token: IterationToken(core))
+            return AsyncIterator(
+                base: stream.makeAsyncIterator(), core: core, token: IterationToken(core), lifetime: lifetime)
         }
 
         /// Iterator of ``Subscription/Events``.
@@ -129,20 +130,28 @@ public final class Subscription: Sendable {
             private let core: SubscriptionCore
             /// Stops the subscription when the last copy of the iterator goes away.
             private let token: IterationToken?
+            /// Keeps a subscription iterated as `channel.subscribe(...).events` (neither the
+            /// subscription nor the sequence held by anyone else) alive while iterated.
+            private let lifetime: SubscriptionLifetime?
             private var batch = ItemBatch()
             private var index = 0
             private var ended = false
 
-            init(base: AsyncStream<ItemBatch>.AsyncIterator, core: SubscriptionCore, token: IterationToken) {
+            init(
+                base: AsyncStream<ItemBatch>.AsyncIterator, core: SubscriptionCore, token: IterationToken,
+                lifetime: SubscriptionLifetime
+            ) {
                 self.base = base
                 self.core = core
                 self.token = token
+                self.lifetime = lifetime
             }
 
             init(rejected core: SubscriptionCore) {
                 base = nil
                 self.core = core
                 token = nil
+                lifetime = nil
             }
 
             /// The next item; nil once the subscription stopped (cancelled, the module

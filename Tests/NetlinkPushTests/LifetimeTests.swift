@@ -125,6 +125,22 @@ struct LifetimeTests {
         #expect(h.core.isStopping)
     }
 
+    @Test("iterating a subscription nobody else holds keeps it alive until the loop ends")
+    func iteratedTemporary() async throws {
+        var h: Harness? = try Harness()
+        let core = try #require(h?.core)
+        defer { core.readerDidExit() }
+        var it = try #require(h?.sub.events.makeAsyncIterator())
+        h = nil  // the subscription and its sequence are gone: only the iterator is left
+        #expect(!core.isStopping)
+        core.reserveNotice()
+        _ = core.continuation.yield(ItemBatch(items: [.event(Event(seq: 1))], bytes: 0))
+        #expect(try await it.next()?.event?.seq == 1)
+        #expect(!core.isStopping)
+        _ = consume it
+        #expect(core.isStopping)
+    }
+
     @Test("a subscription never iterated stops when its last handle goes away")
     func unusedSubscriptionStops() throws {
         var h: Harness? = try Harness()
