@@ -108,6 +108,15 @@ public enum SubscriptionItem: Sendable, Hashable {
     /// The family is back: the subscription re-resolved it, rejoined the events group and
     /// registered again. Sequence numbers restart at 1 after a reload.
     case reconnected
+    /// A resumed subscription (``NetlinkPushChannel/subscribe(name:from:epoch:options:)``)
+    /// started from a position of another load of the module: the kernel's epoch is
+    /// `epoch`, not `previousEpoch` (nil when the caller gave none and its sequence number
+    /// was beyond the newest one published, which only a reload explains). The events
+    /// of the earlier load after that position are gone for good, and their number is
+    /// unknown; the events that follow are the current load's, from sequence number 1
+    /// (with a ``lost(_:)`` range for those its ring no longer holds). Always the first
+    /// item when it comes.
+    case reloaded(previousEpoch: UInt64?, epoch: UInt64)
 
     /// The event, if this item is one.
     public var event: Event? {

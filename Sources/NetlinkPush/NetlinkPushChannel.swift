@@ -16,19 +16,24 @@ public import Logging
 /// They block the calling thread until the kernel answers (``request(type:payload:timeout:)``
 /// up to its timeout).
 public final class NetlinkPushChannel: Sendable {
-    /// The logger the channel and its subscriptions log to.
+    /// The logger the channel and its subscriptions log to. The library logs at `debug`
+    /// and `trace` levels only: it reports what matters through return values, errors
+    /// and ``SubscriptionItem``s, and leaves it to the application to log them.
     public let logger: Logger
     let control: ControlConnection
     private let family: Locked<FamilyInfo>
 
     /// Opens a control socket and resolves the `nlpush` family with libnl.
     ///
-    /// - Parameter logger: where the library logs (it never bootstraps the logging system).
+    /// - Parameter logger: where the library logs, at `debug` and `trace` levels only. The
+    ///   library never bootstraps the logging system; without a logger it logs nowhere
+    ///   (a `SwiftLogNoOpLogHandler`), whatever the application bootstrapped.
     /// - Throws: ``NetlinkPushError/familyNotFound(family:)`` when the kernel module is
     ///   not loaded ("nlpush kernel module not loaded (generic netlink family 'nlpush'
     ///   not found)"), ``NetlinkPushError/socket(operation:errno:detail:)`` when no
     ///   netlink socket can be opened.
-    public init(logger: Logger = Logger(label: "nlpush")) throws(NetlinkPushError) {
+    public init(logger: Logger? = nil) throws(NetlinkPushError) {
+        let logger = logger ?? Self.silentLogger
         self.logger = logger
         control = try ControlConnection()
         let info = try control.resolveFamily()
@@ -46,6 +51,9 @@ public final class NetlinkPushChannel: Sendable {
     public var eventsGroupID: UInt32 { family.withLock { UInt32(bitPattern: $0.eventsGroup) } }
     /// The protocol version this library speaks.
     public static let protocolVersion: UInt8 = 2
+
+    /// The logger used when the application passes none: logs nothing.
+    static let silentLogger = Logger(label: "nlpush", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Resolves the family again, after the module was reloaded. Requests do this by
     /// themselves when the family id they used disappeared.
@@ -73,7 +81,7 @@ public final class NetlinkPushChannel: Sendable {
             let fresh = try control.resolveFamily()
             guard fresh.id != id else { throw error }
             family.withLock { $0 = fresh }
-            logger.info("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
             try control.perform(
                 request, familyID: fresh.id, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
                 onMessage: onMessage)
@@ -88,7 +96,8 @@ public final class NetlinkPushChannel: Sendable {
     /// it, opens its event socket (receive buffer ``SubscriptionOptions/receiveBufferSize``),
     /// joins the `events` group and the controller's `notify` group, and starts the reader
     /// thread. The subscription delivers every event published from this call on, in
-    /// order, recovering overruns from the kernel's replay ring.
+    /// order, recovering overruns from the kernel's replay ring. It runs until the loop
+    /// over its ``Subscription/events`` ends (see ``Subscription``).
     ///
     /// - Parameters:
     ///   - name: 1 to 31 bytes, shown by ``subscribers()``.
@@ -99,23 +108,94 @@ public final class NetlinkPushChannel: Sendable {
     public func subscribe(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
         -> Subscription
     {
+        try start(name: name, options: options, resume: nil)
+    }
+
+    /// Registers a subscriber that resumes after the event `seq`: it first delivers every
+    /// later event the kernel's replay ring still holds, then live events, in order and
+    /// without duplicates.
+    ///
+    /// Use it to continue after a restart from the last event a daemon processed (keep
+    /// its ``Event/seq`` and ``Event/epoch``). What the ring no longer holds comes first
+    /// as one explicit ``SubscriptionItem/lost(_:)`` range (`seq + 1` up to the oldest
+    /// event held, `OLDEST_SEQ` of ``Stats``); `from: 0` delivers everything the ring
+    /// holds.
+    ///
+    /// Sequence numbers restart at 1 when the module is reloaded, so a number alone
+    /// cannot tell a resume within the same load from one across a reload: pass the
+    /// `epoch` `seq` belongs to. When it is not the module's current one
+    /// (``Stats/epoch``), the events after `seq` of that earlier load are gone and the
+    /// numbers are not continuous: the first item is then
+    /// ``SubscriptionItem/reloaded(previousEpoch:epoch:)``, followed by every event of the
+    /// current load the ring holds (from sequence number 1; ``SubscriptionItem/lost(_:)``
+    /// for those it no longer holds), then live ones. Without `epoch` (or with 0), a
+    /// `seq` beyond the newest event published can only belong to an earlier load and is
+    /// reported the same way (with `previousEpoch` nil); a smaller one is taken as this
+    /// load's.
+    ///
+    /// - Parameters:
+    ///   - name: 1 to 31 bytes, shown by ``subscribers()``.
+    ///   - seq: the last event already processed; delivery starts at `seq + 1`.
+    ///   - epoch: the ``Event/epoch`` of that event, if known (recommended).
+    ///   - options: buffer sizes, recovery and reconnection behaviour. A
+    ///     ``SubscriptionOptions/bufferCapacity`` smaller than what the ring holds is fine:
+    ///     the rest is replayed once the consumer made room.
+    /// - Throws: what ``subscribe(name:options:)`` throws;
+    ///   ``NetlinkPushError/invalidArgument(reason:)`` when `seq` was never published in
+    ///   the current epoch (`epoch` given and current, `seq` beyond the newest event).
+    public func subscribe(
+        name: String, from seq: UInt64, epoch: UInt64? = nil, options: SubscriptionOptions = .init()
+    ) throws(NetlinkPushError) -> Subscription {
+        try start(name: name, options: options, resume: ResumePoint(seq: seq, epoch: epoch))
+    }
+
+    private func start(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
+        -> Subscription
+    {
         try ControlRequest.subscribe(name: name).validate()
         if options.responder && !options.registerSubscriber {
             throw .invalidArgument(reason: "a responder must register (registerSubscriber: true)")
         }
         let fam = familyInfo
         let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
-        let events = try NLSocket()
-        let wake = try EventFD()
-        do {
+        let events: NLSocket
+        let wake: EventFD
+        do throws(NetlinkPushError) {
+            events = try NLSocket()
+        } catch {
+            subControl.close()
+            throw error
+        }
+        do throws(NetlinkPushError) {
+            wake = try EventFD()
+        } catch {
+            events.close()
+            subControl.close()
+            throw error
+        }
+        do throws(NetlinkPushError) {
             try events.setReceiveBufferSize(options.receiveBufferSize)
             events.enableBroadcastErrors()
             // Baseline first, then join: anything published in between is replayed by
-            // the reader's initial recovery, so the subscription starts exactly here.
-            var baseline: UInt64?
-            try? subControl.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
-                let s = try MessageDecoder.stats(g)
-                baseline = s.nextSeq > 0 ? s.nextSeq - 1 : 0
+            // the reader's initial recovery, so the subscription starts exactly here (or,
+            // resuming, right after the caller's sequence number).
+            var stats: Stats?
+            do throws(NetlinkPushError) {
+                try subControl.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+                    stats = try MessageDecoder.stats(g)
+                }
+            } catch {
+                if resume != nil { throw error }
+            }
+            var baseline = stats.map { $0.nextSeq > 0 ? $0.nextSeq - 1 : 0 }
+            var firstNotice: SubscriptionItem?
+            if let resume {
+                guard let stats, let newest = baseline else {
+                    throw NetlinkPushError.malformed(reason: "GET_STATS answered without a reply message")
+                }
+                let plan = try ResumePlan(resuming: resume, kernelEpoch: stats.epoch, newest: newest)
+                baseline = plan.baseline
+                firstNotice = plan.notice
             }
             if options.registerSubscriber {
                 try subControl.perform(options.subscribeRequest(name: name), familyID: fam.id)
@@ -126,14 +206,16 @@ public final class NetlinkPushChannel: Sendable {
             }
             if let ctrlGroup { try events.addMembership(ctrlGroup) }
 
-            let (stream, continuation) = AsyncThrowingStream<ItemBatch, any Error>.makeStream()
+            // Unbounded: the reader bounds what it buffers itself (reserve/consumed).
+            let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
             let core = SubscriptionCore(
                 name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
                 continuation: continuation)
+            // The consuming task cancelled while waiting for items (or the stream gone).
             continuation.onTermination = { _ in core.stop() }
             let reader = Reader(
                 core: core, events: events, family: fam, baseline: baseline)
-            reader.catchUp()
+            reader.catchUp(notice: firstNotice)
             let handoff = Handoff(reader)
             try DetachedThread.start(name: "nlpush-reader") { handoff.take().run() }
             logger.debug(
@@ -258,6 +340,18 @@ public final class NetlinkPushChannel: Sendable {
         var o = options
         o.responder = true
         return try subscribe(name: name, options: o)
+    }
+
+    /// Registers a responder that resumes after the event `seq`:
+    /// ``subscribe(name:from:epoch:options:)`` with ``SubscriptionOptions/responder`` set.
+    /// Requests among the replayed events may have expired already: an answer to one
+    /// then fails with `ENOENT`.
+    public func respond(
+        name: String, from seq: UInt64, epoch: UInt64? = nil, options: SubscriptionOptions = .init()
+    ) throws(NetlinkPushError) -> Subscription {
+        var o = options
+        o.responder = true
+        return try subscribe(name: name, from: seq, epoch: epoch, options: o)
     }
 }
 

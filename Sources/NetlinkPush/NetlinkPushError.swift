@@ -86,6 +86,10 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     case invalidArgument(reason: String)
     /// The subscription or channel was closed (cancelled) and can no longer be used.
     case closed
+    /// A second iterator was made of a subscription's ``Subscription/events``: a
+    /// subscription is consumed by one loop, whose end stops it. The second iterator
+    /// throws this from its first `next()`; the first one is not disturbed.
+    case alreadyIterated(subscription: String)
 
     /// The `errno` of the failure, if it has one.
     public var errno: Int32? {
@@ -141,6 +145,8 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             return "invalid argument: \(reason)"
         case .closed:
             return "the nlpush subscription or channel is closed"
+        case .alreadyIterated(let name):
+            return "the events of subscription '\(name)' are already being iterated (one loop per subscription)"
         }
     }
 

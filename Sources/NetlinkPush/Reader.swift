@@ -83,7 +83,10 @@ final class Reader {
     /// Runs on the subscribing thread, before the reader thread starts: replays the
     /// events published between the baseline (stats) and joining the group, so that the
     /// subscription boundary is exactly the return of `subscribe`.
-    func catchUp() {
+    ///
+    /// `notice` (a resume across a module reload) goes first.
+    func catchUp(notice first: SubscriptionItem? = nil) {
+        if let first { notice(first) }
         recover(revealedBy: nil, reason: "initial")
         flush()
     }
@@ -91,7 +94,7 @@ final class Reader {
     func run() {
         defer { shutdown() }
         logger.debug("nlpush reader started", metadata: ["subscription": "\(core.name)", "port": "\(core.control.portID)"])
-        do {
+        do throws(NetlinkPushError) {
             while !finished {
                 var timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
                 if let t = tail {
@@ -116,7 +119,7 @@ final class Reader {
                 flush()
             }
         } catch {
-            logger.error("nlpush reader failed", metadata: ["subscription": "\(core.name)", "error": "\(error)"])
+            logger.debug("nlpush reader failed", metadata: ["subscription": "\(core.name)", "error": "\(error)"])
             finish(throwing: error)
         }
     }
@@ -128,10 +131,10 @@ final class Reader {
         logger.debug("nlpush reader stopped", metadata: ["subscription": "\(core.name)"])
     }
 
-    private func finish(throwing error: (any Error)?) {
+    private func finish(throwing error: NetlinkPushError?) {
         flush()
         finished = true
-        core.continuation.finish(throwing: error)
+        core.finish(throwing: error)
     }
 
     /// Reads what is queued on the event socket, up to 16 datagrams per recvmmsg()
@@ -151,7 +154,7 @@ final class Reader {
                 return
             case .overrun:
                 if !overrunPending {
-                    logger.warning("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
+                    logger.debug("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
                 }
                 overrunPending = true
             case .received(let n):
@@ -162,7 +165,7 @@ final class Reader {
                     case .foreign:
                         continue
                     case .truncated(let size):
-                        logger.warning("nlpush message truncated", metadata: ["size": "\(size)"])
+                        logger.debug("nlpush message truncated", metadata: ["size": "\(size)"])
                         overrunPending = true
                     case .data(let bytes):
                         try handleBatch(bytes, receivedNs: now)
@@ -245,7 +248,7 @@ final class Reader {
                 let count = UInt32(clamping: min(newest.seq - from, 1_000_000))
                 try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
                     (g) throws(NetlinkPushError) in
-                    guard !self.overflowed, !self.finished else { return }  // drain, discard
+                    guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
                     if e.seq >= newest.seq { return }
                     while i < held.count, held[i].seq < e.seq {
@@ -256,7 +259,7 @@ final class Reader {
                     emit(e, fromReplay: true)
                 }
             } catch {
-                logger.warning("nlpush replay failed", metadata: ["reason": "overrun", "error": "\(error)"])
+                logger.debug("nlpush replay failed", metadata: ["reason": "overrun", "error": "\(error)"])
                 if !familyStillPresent() {
                     handleDisconnect()
                     return
@@ -269,7 +272,7 @@ final class Reader {
             i += 1
         }
         if replayed > 0 {
-            logger.info(
+            logger.debug(
                 "nlpush recovered events from the replay ring",
                 metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "overrun"])
             notice(.recovered(count: replayed))
@@ -303,7 +306,7 @@ final class Reader {
                 guard let next = try it.next() else { return }
                 m = next
             } catch {
-                logger.error("nlpush: malformed datagram dropped", metadata: ["error": "\(error)"])
+                logger.debug("nlpush: malformed datagram dropped", metadata: ["error": "\(error)"])
                 return
             }
             if let fam = family, m.type == fam.id {
@@ -312,7 +315,7 @@ final class Reader {
                     guard Proto.isEventCommand(g.command) else { continue }
                     handleLive(try MessageDecoder.event(g, receivedNs: receivedNs))
                 } catch {
-                    logger.error("nlpush: malformed event dropped", metadata: ["error": "\(error)"])
+                    logger.debug("nlpush: malformed event dropped", metadata: ["error": "\(error)"])
                 }
             } else if m.type == NL.genlIDCtrl {
                 guard let g = try? GenlMessage(m), let n = try? MessageDecoder.controllerNotification(g),
@@ -368,7 +371,7 @@ final class Reader {
     private func deliver(_ e: Event) -> Bool {
         guard core.reserve(bytes: e.payload.count) else {
             if !overflowed {
-                logger.warning(
+                logger.debug(
                     "nlpush stream buffer full: skipping events until the consumer catches up",
                     metadata: ["subscription": "\(core.name)", "last": "\(tracker.last ?? 0)"])
             }
@@ -381,7 +384,7 @@ final class Reader {
     }
 
     private func lost(_ range: ClosedRange<UInt64>) {
-        logger.warning("nlpush events lost", metadata: ["subscription": "\(core.name)", "range": "\(range)"])
+        logger.debug("nlpush events lost", metadata: ["subscription": "\(core.name)", "range": "\(range)"])
         notice(.lost(range))
     }
 
@@ -460,7 +463,7 @@ final class Reader {
             if count != 0 {
                 try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
                     (g) throws(NetlinkPushError) in
-                    guard !self.overflowed, !self.finished else { return }  // drain, discard
+                    guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
                     if firstReplayed == nil { firstReplayed = e.seq }
                     // Only the gap: from the revealing event on, the socket queue has the
@@ -486,7 +489,7 @@ final class Reader {
                 }
             }
         } catch {
-            logger.warning("nlpush replay failed", metadata: ["reason": "\(reason)", "error": "\(error)"])
+            logger.debug("nlpush replay failed", metadata: ["reason": "\(reason)", "error": "\(error)"])
             if !familyStillPresent() {
                 handleDisconnect()
                 return
@@ -500,7 +503,7 @@ final class Reader {
         // After subscribing or reconnecting, replayed events are simply the first ones,
         // not a recovery from loss.
         if replayed > 0 && reason != "initial" && reason != "reconnect" {
-            logger.info(
+            logger.debug(
                 "nlpush recovered events from the replay ring",
                 metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "\(reason)"])
             notice(.recovered(count: replayed))
@@ -573,7 +576,7 @@ final class Reader {
 
     private func handleDisconnect() {
         guard let fam = family else { return }
-        logger.info("nlpush family disappeared (module unloaded)", metadata: ["subscription": "\(core.name)"])
+        logger.debug("nlpush family disappeared (module unloaded)", metadata: ["subscription": "\(core.name)"])
         events.dropMembership(fam.eventsGroup)
         family = nil
         overflowed = false
@@ -608,7 +611,7 @@ final class Reader {
                 }
             }
         } catch {
-            logger.warning("nlpush reconnect failed, will retry", metadata: ["error": "\(error)"])
+            logger.debug("nlpush reconnect failed, will retry", metadata: ["error": "\(error)"])
             events.dropMembership(fam.eventsGroup)
             return
         }
@@ -620,7 +623,7 @@ final class Reader {
         heldBackBytes = 0
         resolveHeldBackAt = nil
         overflowed = false
-        logger.info(
+        logger.debug(
             "nlpush reconnected", metadata: ["subscription": "\(core.name)", "family": "\(fam.id)"])
         notice(.reconnected)
         recover(revealedBy: nil, reason: "reconnect")

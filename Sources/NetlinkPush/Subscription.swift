@@ -1,7 +1,8 @@
 internal import Logging
 
 /// A named subscription to the nlpush events, created by
-/// ``NetlinkPushChannel/subscribe(name:options:)``.
+/// ``NetlinkPushChannel/subscribe(name:options:)`` (or resumed from a sequence number
+/// with ``NetlinkPushChannel/subscribe(name:from:epoch:options:)``).
 ///
 /// It owns two netlink sockets: an *event socket* that joins the `events` multicast
 /// group (and the controller's `notify` group, to notice module unloads), read by one
@@ -9,21 +10,29 @@ internal import Logging
 /// acknowledgements, answers and replay requests (the kernel attributes acks to its
 /// port id, and knows responders by it).
 ///
-/// Consume ``events``; the subscription stops when the consuming task is cancelled,
-/// when ``cancel()`` is called, or when both this object and every copy of ``events``
-/// are gone. Stopping closes both sockets and ends the reader thread.
+/// The subscription lives as long as its iteration. ``events`` can be iterated once;
+/// when that loop ends (`break`, `return`, an error thrown in its body, the consuming
+/// task cancelled, or the iterator released), the subscription stops: the reader thread
+/// exits, both sockets and the eventfd close and the kernel drops the registration, all
+/// within milliseconds, even while the `Subscription` object is still held. Call
+/// ``cancel()`` to stop it from outside the loop. A subscription that is never iterated
+/// stops when this object and every copy of ``events`` are gone.
+///
+/// After it stopped, ``ack(_:status:reply:)`` throws ``NetlinkPushError/closed``: ack
+/// inside the loop.
 public final class Subscription: Sendable {
     /// The name the subscriber registered with.
     public let name: String
     /// Netlink port id of the control socket (what ``SubscriberInfo/portID`` shows).
     public let portID: UInt32
     /// The events, in sequence order, interleaved with loss and connection notices.
+    /// Iterate it once: a second iterator throws ``NetlinkPushError/alreadyIterated(subscription:)``.
     public let events: Events
 
     let core: SubscriptionCore
     private let lifetime: SubscriptionLifetime
 
-    init(core: SubscriptionCore, stream: AsyncThrowingStream<ItemBatch, any Error>) {
+    init(core: SubscriptionCore, stream: AsyncStream<ItemBatch>) {
         self.core = core
         name = core.name
         portID = core.control.portID
@@ -50,7 +59,8 @@ public final class Subscription: Sendable {
     ///   request expired or was already answered, `ESTALE` for an event of an earlier
     ///   load of the module, `EINVAL` for a sequence number that was never published;
     ///   ``NetlinkPushError/familyNotFound(family:)`` while disconnected;
-    ///   ``NetlinkPushError/closed`` after cancellation.
+    ///   ``NetlinkPushError/closed`` once the subscription stopped (cancelled, or its
+    ///   loop over ``events`` ended).
     public func ack(_ event: Event, status: Int32? = nil, reply: [UInt8]? = nil) throws(NetlinkPushError) {
         let epoch = event.epoch == 0 ? nil : event.epoch
         let request: ControlRequest
@@ -70,7 +80,8 @@ public final class Subscription: Sendable {
     public var isResponder: Bool { core.options.responder }
 
     /// Stops the subscription: the reader thread wakes up through its eventfd and exits,
-    /// both sockets close (the kernel drops the registration) and ``events`` ends.
+    /// both sockets close (the kernel drops the registration) and ``events`` ends. It
+    /// never blocks, and calling it again does nothing.
     public func cancel() { core.stop() }
 
     /// Whether the reader thread is still running.
@@ -78,44 +89,86 @@ public final class Subscription: Sendable {
 
     /// The async sequence of a subscription's items.
     ///
-    /// It is backed by an `AsyncThrowingStream` whose size the library bounds itself
-    /// (see ``SubscriptionOptions/bufferCapacity``). The reader thread hands items over
-    /// in batches (everything one wake-up read from the socket), so a busy subscription
-    /// costs one task resumption per batch rather than per event. It throws only when
-    /// the event socket fails beyond recovery.
+    /// The reader thread hands items over in batches (everything one wake-up read from
+    /// the socket), so a busy subscription costs one task resumption per batch rather
+    /// than per event; the library bounds the buffer itself (see
+    /// ``SubscriptionOptions/bufferCapacity``).
+    ///
+    /// Iterate it once, from one task. The iteration owns the subscription: when the
+    /// loop ends for any reason (`break`, `return`, a thrown error, cancellation of the
+    /// consuming task, or the iterator released), the subscription stops as if
+    /// ``Subscription/cancel()`` had been called. Cancellation ends the sequence
+    /// (`next()` returns nil). A second iterator of the same sequence does not receive
+    /// anything: its first `next()` throws ``NetlinkPushError/alreadyIterated(subscription:)``. The
+    /// sequence throws only ``NetlinkPushError``: that one, or the failure of the event
+    /// socket beyond recovery.
     public struct Events: AsyncSequence, Sendable {
         /// Items of the subscription.
         public typealias Element = SubscriptionItem
+        /// What iterating throws.
+        public typealias Failure = NetlinkPushError
 
-        let stream: AsyncThrowingStream<ItemBatch, any Error>
+        let stream: AsyncStream<ItemBatch>
         let core: SubscriptionCore
         let lifetime: SubscriptionLifetime
 
-        /// Starts the (single) iteration. Iterate once, from one task: when the iterator
-        /// goes away the subscription stops.
+        /// Starts the (single) iteration. The first iterator owns the subscription (see
+        /// ``Subscription/Events``); any later one throws
+        /// ``NetlinkPushError/alreadyIterated(subscription:)`` from its first `next()`.
         public func makeAsyncIterator() -> AsyncIterator {
-            AsyncIterator(base: stream.makeAsyncIterator(), core: core, lifetime: lifetime)
+            guard core.claimIteration() else { return AsyncIterator(rejected: core) }
+            return AsyncIterator(
+                base: stream.makeAsyncIterator(), core: core, token: IterationToken(core), lifetime: lifetime)
         }
 
         /// Iterator of ``Subscription/Events``.
         public struct AsyncIterator: AsyncIteratorProtocol {
-            var base: AsyncThrowingStream<ItemBatch, any Error>.AsyncIterator
-            let core: SubscriptionCore
-            let lifetime: SubscriptionLifetime
-            var batch = ItemBatch()
-            var index = 0
+            /// What `next()` throws.
+            public typealias Failure = NetlinkPushError
+
+            private var base: AsyncStream<ItemBatch>.AsyncIterator?
+            private let core: SubscriptionCore
+            /// Stops the subscription when the last copy of the iterator goes away.
+            private let token: IterationToken?
+            /// Keeps a subscription iterated as `channel.subscribe(...).events` (neither the
+            /// subscription nor the sequence held by anyone else) alive while iterated.
+            private let lifetime: SubscriptionLifetime?
+            private var batch = ItemBatch()
+            private var index = 0
+            private var ended = false
 
             init(
-                base: AsyncThrowingStream<ItemBatch, any Error>.AsyncIterator, core: SubscriptionCore,
+                base: AsyncStream<ItemBatch>.AsyncIterator, core: SubscriptionCore, token: IterationToken,
                 lifetime: SubscriptionLifetime
             ) {
                 self.base = base
                 self.core = core
+                self.token = token
                 self.lifetime = lifetime
             }
 
-            /// The next item, or nil once the subscription stopped.
-            public mutating func next() async throws -> SubscriptionItem? {
+            init(rejected core: SubscriptionCore) {
+                base = nil
+                self.core = core
+                token = nil
+                lifetime = nil
+            }
+
+            /// The next item; nil once the subscription stopped (cancelled, the module
+            /// gone without ``SubscriptionOptions/autoReconnect``) or the consuming task
+            /// was cancelled.
+            ///
+            /// - Throws: ``NetlinkPushError/alreadyIterated(subscription:)`` on an iterator that is not the
+            ///   first one of its sequence; the reader's error when the event socket failed
+            ///   beyond recovery (once; then nil).
+            public mutating func next() async throws(NetlinkPushError) -> SubscriptionItem? {
+                guard var it = base else { throw .alreadyIterated(subscription: core.name) }
+                if ended { return nil }
+                if Task.isCancelled {
+                    // Items still buffered here are dropped with the subscription.
+                    end()
+                    return nil
+                }
                 if index < batch.items.count {
                     defer { index += 1 }
                     return batch.items[index]
@@ -126,14 +179,33 @@ public final class Subscription: Sendable {
                     batch = ItemBatch()
                 }
                 index = 0
-                guard let next = try await base.next() else { return nil }
+                let next = await it.next()
+                base = it
+                guard let next, !next.items.isEmpty else {
+                    end()
+                    if let failure = core.failure { throw failure }
+                    return nil
+                }
                 batch = next
-                guard !batch.items.isEmpty else { return nil }
                 index = 1
                 return batch.items[0]
             }
+
+            private mutating func end() {
+                ended = true
+                batch = ItemBatch()
+                core.stop()
+            }
         }
     }
+}
+
+/// Held by the (first) iterator of ``Subscription/Events``: the end of the iteration
+/// (the iterator and its copies released) stops the subscription.
+final class IterationToken: Sendable {
+    let core: SubscriptionCore
+    init(_ core: SubscriptionCore) { self.core = core }
+    deinit { core.stop() }
 }
 
 /// Items the reader thread hands to the consumer in one stream element, with the
@@ -144,7 +216,7 @@ struct ItemBatch: Sendable {
 }
 
 /// Stops the subscription when the last user-visible handle (the Subscription or a
-/// copy of its events sequence / iterator) goes away.
+/// copy of its events sequence) goes away, for a subscription that was never iterated.
 final class SubscriptionLifetime: Sendable {
     let core: SubscriptionCore
     init(_ core: SubscriptionCore) { self.core = core }
@@ -160,6 +232,10 @@ final class SubscriptionCore: Sendable {
         var buffered = 0
         var bufferedBytes = 0
         var waitingForSpace = false
+        /// An iterator of the events was made (only the first one receives them).
+        var iterated = false
+        /// Why the reader ended, if it failed.
+        var failure: NetlinkPushError?
     }
 
     let name: String
@@ -167,12 +243,12 @@ final class SubscriptionCore: Sendable {
     let logger: Logger
     let control: ControlConnection
     let wake: EventFD
-    let continuation: AsyncThrowingStream<ItemBatch, any Error>.Continuation
+    let continuation: AsyncStream<ItemBatch>.Continuation
     let shared: Locked<Shared>
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
-        family: FamilyInfo, continuation: AsyncThrowingStream<ItemBatch, any Error>.Continuation
+        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation
     ) {
         self.name = name
         self.options = options
@@ -188,7 +264,26 @@ final class SubscriptionCore: Sendable {
     var isRunning: Bool { shared.withLock { !$0.readerExited } }
     var isWaitingForSpace: Bool { shared.withLock { $0.waitingForSpace } }
 
+    var failure: NetlinkPushError? { shared.withLock { $0.failure } }
+
     func setFamily(_ f: FamilyInfo?) { shared.withLock { $0.family = f } }
+
+    /// Consumer side: true for the first iterator of the events, false afterwards.
+    func claimIteration() -> Bool {
+        shared.withLock { s in
+            if s.iterated { return false }
+            s.iterated = true
+            return true
+        }
+    }
+
+    /// Reader side: ends the stream, recording `error` for the iterator to throw.
+    func finish(throwing error: NetlinkPushError?) {
+        shared.withLock { s in
+            if s.failure == nil { s.failure = error }
+        }
+        continuation.finish()
+    }
 
     func perform(_ request: ControlRequest) throws(NetlinkPushError) {
         let state = shared.withLock { ($0.family, $0.stopping) }

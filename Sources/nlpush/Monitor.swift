@@ -217,6 +217,9 @@ struct Consumer: Sendable {
                     if json { notice(index, "disconnected") } else { Out.line("[\(index)] nlpush module unloaded; waiting for it to come back") }
                 case .reconnected:
                     if json { notice(index, "reconnected") } else { Out.line("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
+                case .reloaded(_, let epoch):
+                    // only a resumed subscription yields it; monitor does not resume
+                    if json { notice(index, "reloaded") } else { Out.line("[\(index)] nlpush module was reloaded (epoch \(epoch))") }
                 }
             }
         } catch {

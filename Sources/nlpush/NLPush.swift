@@ -89,7 +89,7 @@ func code(for e: NetlinkPushError) -> Int32 {
     case .rejected: return Exit.rejected
     case .timedOut: return Exit.timedOut
     case .invalidArgument: return Exit.usage
-    case .malformed, .socket, .closed: return Exit.ioError
+    case .malformed, .socket, .closed, .alreadyIterated: return Exit.ioError
     }
 }
 

@@ -134,6 +134,10 @@ struct Collected: Sendable {
     var recovered = 0
     var disconnected = 0
     var reconnected = 0
+    /// `.reloaded` items (resumed subscriptions only).
+    var reloaded: [SubscriptionItem] = []
+    /// Every item, in order, when the collector keeps them (``collect(_:timeout:_:keepItems:onEvent:until:)``).
+    var items: [SubscriptionItem] = []
 
     /// Checks the events are consecutive from `first` through `last` (or sit in a lost
     /// range), and every payload follows nlpush_test's rule.
@@ -175,13 +179,14 @@ struct Collected: Sendable {
 
 /// Consumes `events` until `done` says so.
 func collect(
-    _ events: Subscription.Events, timeout: Double, _ what: String,
+    _ events: Subscription.Events, timeout: Double, _ what: String, keepItems: Bool = false,
     onEvent: (@Sendable (Event) -> Void)? = nil,
     until done: @escaping @Sendable (Collected) -> Bool
 ) async throws -> Collected {
     try await withTimeout(timeout, what) {
         var c = Collected()
         for try await item in events {
+            if keepItems { c.items.append(item) }
             switch item {
             case .event(let e):
                 c.events.append(e)
@@ -190,11 +195,26 @@ func collect(
             case .recovered(let n): c.recovered += n
             case .disconnected: c.disconnected += 1
             case .reconnected: c.reconnected += 1
+            case .reloaded: c.reloaded.append(item)
             }
             if done(c) { return c }
         }
         return c
     }
+}
+
+/// Threads of this process (/proc/self/task).
+func threadCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
+}
+
+/// Reader threads of subscriptions in this process (named "nlpush-reader").
+func readerThreadCount() -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.filter {
+        (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "nlpush-reader"
+    }.count
 }
 
 func openFDCount() -> Int {
@@ -221,6 +241,7 @@ final class Recorder: @unchecked Sendable {
                         case .reconnected:
                             collected.reconnected += 1
                             collected.events.removeAll()  // sequence numbers restart
+                        case .reloaded: collected.reloaded.append(item)
                         }
                     }
                 }

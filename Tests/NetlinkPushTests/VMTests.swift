@@ -369,6 +369,155 @@ struct VMTests {
         #expect(!names.contains { $0.hasPrefix("cancel-") })
     }
 
+    @Test("the end of the loop stops the subscription within 100 ms: break, task cancellation, error in the body")
+    func loopEndReleasesEverything() async throws {
+        struct BodyFailed: Error {}
+        let channel = try NetlinkPushChannel(logger: logger)
+        for way in ["break", "cancel", "error"] {
+            let fds = openFDCount(), threads = threadCount(), readers = readerThreadCount()
+            let sub = try channel.subscribe(name: "loop-\(way)")
+            #expect(openFDCount() >= fds + 3)  // event + control socket + eventfd
+            #expect(readerThreadCount() == readers + 1)
+            #expect(try channel.subscribers().contains { $0.portID == sub.portID })
+            _ = try channel.emit(type: 1, payload: [1], count: 3)
+            let ended: ContinuousClock.Instant
+            switch way {
+            case "break":
+                var n = 0
+                for try await item in sub.events where item.event != nil {
+                    n += 1
+                    if n == 3 { break }
+                }
+                ended = .now
+            case "cancel":
+                let (started, go) = AsyncStream<Void>.makeStream()
+                let events = sub.events
+                let consumer = Task { for try await _ in events { go.yield() } }
+                for await _ in started { break }
+                consumer.cancel()
+                ended = .now
+                try await consumer.value  // cancellation ends the sequence: no error
+            default:
+                await #expect(throws: BodyFailed.self) {
+                    for try await _ in sub.events { throw BodyFailed() }
+                }
+                ended = .now
+            }
+            // `sub` is still held: the end of the loop alone releases everything.
+            var released = false
+            var listed = true
+            repeat {
+                listed = try channel.subscribers().contains { $0.portID == sub.portID }
+                if !listed && openFDCount() == fds && readerThreadCount() == readers && threadCount() <= threads {
+                    released = true
+                    break
+                }
+                try await Task.sleep(nanoseconds: 5_000_000)
+            } while ContinuousClock.now - ended < .milliseconds(100)
+            let took = ContinuousClock.now - ended
+            #expect(
+                released,
+                """
+                \(way): after \(took): fds \(openFDCount()) (before \(fds)), threads \(threadCount()) (before \(threads)), \
+                reader threads \(readerThreadCount()) (before \(readers)), still registered: \(listed)
+                """)
+            print("loop end by \(way): released after \(took)")
+            #expect(!sub.isActive)
+            #expect(throws: NetlinkPushError.closed) { try sub.ack(Event(seq: 1)) }
+        }
+    }
+
+    @Test("a second iterator of the same events is a typed error; the first goes on")
+    func secondIteratorIsTypedError() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.subscribe(name: "twice")
+        var first = sub.events.makeAsyncIterator()
+        var second = sub.events.makeAsyncIterator()
+        await #expect(throws: NetlinkPushError.alreadyIterated(subscription: "twice")) { _ = try await second.next() }
+        let r = try channel.emit(type: 2, payload: [9], count: 1)
+        let item = try await first.next()
+        #expect(item?.event?.seq == r.firstSeq)
+        #expect(sub.isActive)
+        // a loop over the events now: the same error, never a crash
+        await #expect(throws: NetlinkPushError.alreadyIterated(subscription: "twice")) {
+            for try await _ in sub.events {}
+        }
+        #expect(sub.isActive)
+        sub.cancel()
+    }
+
+    @Test("resume from seq N: N+1... from the ring, intact, then live events, no duplicates")
+    func resumeFromSequence() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let r = try channel.emit(type: 11, payload: [1, 2, 3], count: 50)
+        let n = r.firstSeq + 19
+        let last = r.firstSeq + 69
+        let sub = try channel.subscribe(name: "resume", from: n, epoch: r.epoch)
+        async let c = collect(sub.events, timeout: 120, "resume", keepItems: true) { $0.events.last?.seq ?? 0 >= last }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let live = try channel.emit(type: 11, payload: [1, 2, 3], count: 20)
+        #expect(live.firstSeq == r.firstSeq + 50)
+        let got = try await c
+        #expect(got.lost.isEmpty)
+        #expect(got.reloaded.isEmpty)
+        #expect(got.events.map(\.seq) == Array((n + 1)...last))
+        #expect(got.events.allSatisfy { $0.type == 11 && $0.payload == [1, 2, 3] && $0.epoch == r.epoch })
+        let replayed = got.events.filter { $0.flags.contains(.replayed) }.map(\.seq)
+        #expect(replayed == Array((n + 1)...(r.firstSeq + 49)), "the ring's events first, then live ones")
+        #expect(got.items.first == .event(got.events[0]))
+    }
+
+    @Test("resume from before the ring's oldest event: an explicit .lost range first")
+    func resumeBeforeTheRing() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        var s = try channel.stats()
+        if s.oldestSeq < 100 {  // the ring has not wrapped yet: make it
+            _ = try channel.emit(type: 12, payload: [], count: s.ringMaxEvents + 200)
+            try await waitTransmitted(channel)
+            s = try channel.stats()
+        }
+        let oldest = s.oldestSeq, newest = s.nextSeq - 1
+        try #require(oldest > 11 && newest >= oldest)
+        let from = oldest - 11
+        let sub = try channel.subscribe(name: "resume-old", from: from, epoch: s.epoch)
+        let got = try await collect(sub.events, timeout: 300, "resume from before the ring", keepItems: true) {
+            $0.events.last?.seq ?? 0 >= newest
+        }
+        #expect(got.items.first == .lost((from + 1)...(oldest - 1)))
+        #expect(got.lost == [(from + 1)...(oldest - 1)])
+        #expect(got.events.map(\.seq) == Array(oldest...newest))
+    }
+
+    @Test("resume with another load's epoch (or a seq beyond the newest): the reload is reported")
+    func resumeAcrossAReload() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let s = try channel.stats()
+        let newest = s.nextSeq - 1
+        let stale = s.epoch ^ 0x5a5a
+        let sub = try channel.subscribe(name: "resume-epoch", from: 5, epoch: stale)
+        let got = try await collect(sub.events, timeout: 300, "resume across a reload", keepItems: true) {
+            $0.events.last?.seq ?? 0 >= newest
+        }
+        #expect(got.items.first == .reloaded(previousEpoch: stale, epoch: s.epoch))
+        if s.oldestSeq > 1 {
+            #expect(got.items.dropFirst().first == .lost(1...(s.oldestSeq - 1)))
+        }
+        #expect(got.events.first?.seq == s.oldestSeq)
+        #expect(got.events.last?.seq == newest)
+
+        // No epoch, and a number this load never reached: only a reload explains it.
+        let sub2 = try channel.subscribe(name: "resume-noepoch", from: newest + 1000)
+        let got2 = try await collect(sub2.events, timeout: 300, "resume beyond the newest", keepItems: true) {
+            $0.events.last?.seq ?? 0 >= newest
+        }
+        #expect(got2.items.first == .reloaded(previousEpoch: nil, epoch: s.epoch))
+        // The current epoch and a number it never reached: refused.
+        #expect(throws: NetlinkPushError.self) {
+            _ = try channel.subscribe(name: "resume-bad", from: newest + 1000, epoch: s.epoch)
+        }
+        #expect(try !channel.subscribers().contains { $0.name == "resume-bad" })
+    }
+
     @Test(
         "module unload + reload: .disconnected, then .reconnected and events from seq 1",
         .enabled(if: ProcessInfo.processInfo.environment["NLPUSH_KMOD_DIR"] != nil, "set NLPUSH_KMOD_DIR to reload the module"))
