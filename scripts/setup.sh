@@ -11,29 +11,12 @@
 #     all = host + vm + bench + ynl (host and vm include ynl)
 set -euo pipefail
 what=${1:-all}
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 say() { printf '[setup] %s\n' "$*"; }
 
-apt_updated=""
-apt_update() {
-	[ -n "$apt_updated" ] && return 0
-	say "apt-get update"
-	$SUDO apt-get update -qq || say "apt-get update reported errors (continuing)"
-	apt_updated=1
-}
-
-need_pkgs() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	apt_update
-	say "apt-get install ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+# SUDO, apt_update, need_pkgs
+# shellcheck source=scripts/pkgs.sh
+. "$(dirname "$0")/pkgs.sh"
 
 add_backports() {
 	if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then

@@ -17,26 +17,12 @@ set -euo pipefail
 
 PKG=linux-source-6.12
 TARBALL=/usr/src/$PKG.tar.xz
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 say() { printf '[ynl] %s\n' "$*" >&2; }
 
-apt_updated=""
-need_pkgs() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ -z "$apt_updated" ]; then
-		say "apt-get update"
-		$SUDO apt-get update -qq >&2 || say "apt-get update reported errors (continuing)"
-		apt_updated=1
-	fi
-	say "apt-get install ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+# SUDO, apt_update, need_pkgs
+# shellcheck source=scripts/pkgs.sh
+. "$(dirname "$0")/pkgs.sh"
 
 python_deps() {
 	python3 -c 'import yaml, jsonschema' 2>/dev/null && return 0

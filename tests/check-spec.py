@@ -29,7 +29,37 @@ HEADER_DIR = os.path.join(ROOT, "kmod", "include", "uapi")
 LICENSE = "((GPL-2.0 WITH Linux-syscall-note) OR BSD-3-Clause)"
 
 # what users of the header rely on (Sources/CNetlink/shim.h, kmod/selftest,
-# bench/c): a renamed or renumbered item is a protocol break, not a refactor
+# bench/c): a renamed or renumbered item is a protocol break, not a refactor.
+# The enums are numbered from 0 in the order listed here, and end in _MAX.
+UAPI_ENUMS = [
+    ("nlpush_cmd", "NLPUSH_CMD_",
+     "UNSPEC EVENT ACK SUBSCRIBE UNSUBSCRIBE GET_STATS GET_SUBSCRIBERS REPLAY "
+     "EMIT REPLY"),
+    ("nlpush_attr", "NLPUSH_A_",
+     "UNSPEC PAD SEQ TIMESTAMP_NS TYPE FLAGS PAYLOAD STATUS NAME COUNT PORTID "
+     "STATS SUBSCRIBER TIMEOUT_MS EPOCH ERROR"),
+    ("nlpush_stats_attr", "NLPUSH_STATS_A_",
+     "UNSPEC PAD PUBLISHED DELIVERED NO_LISTENERS DELIVERY_ERRORS "
+     "PUBLISH_FAILURES ACKS ACKS_REJECTED REQUESTS REPLIES REQUEST_TIMEOUTS "
+     "REQUESTS_PENDING SUBSCRIBERS OLDEST_SEQ NEXT_SEQ RING_EVENTS RING_BYTES "
+     "RING_MAX_EVENTS RING_MAX_BYTES REPLAYED RESPONDERS TXQ_DROPS "
+     "REQUESTS_FAILED REPLIES_UNDELIVERED"),
+    ("nlpush_subscriber_attr", "NLPUSH_SUBSCRIBER_A_",
+     "UNSPEC PAD PORTID NAME PID ACKS LAST_ACKED_SEQ REPLIES SUBSCRIBED_NS "
+     "FLAGS"),
+]
+
+
+def enum_asserts(enum, prefix, names):
+    """S(...) lines: the enum type exists, each member has its index, and
+    PREFIX_MAX is the last one."""
+    names = names.split()
+    out = [f"S((enum {enum}){prefix}{names[0]} == 0);"]
+    out += [f"S({prefix}{name} == {i});" for i, name in enumerate(names) if i]
+    out.append(f"S({prefix}MAX == {len(names) - 1});")
+    return "\n".join(out)
+
+
 UAPI_ASSERTS = """
 #include <linux/nlpush.h>
 #define S(x) _Static_assert(x, #x)
@@ -40,39 +70,7 @@ S(NLPUSH_PAYLOAD_MAX == 61440); S(NLPUSH_NAME_MAX == 32);
 S(NLPUSH_EMIT_COUNT_MAX == 1000000); S(NLPUSH_TIMEOUT_MS_MAX == 60000);
 S((enum nlpush_event_flags)NLPUSH_F_REPLY_WANTED == 1);
 S(NLPUSH_F_REPLAYED == 2); S(NLPUSH_F_RESPONDER == 4);
-S((enum nlpush_cmd)NLPUSH_CMD_UNSPEC == 0); S(NLPUSH_CMD_EVENT == 1);
-S(NLPUSH_CMD_ACK == 2); S(NLPUSH_CMD_SUBSCRIBE == 3);
-S(NLPUSH_CMD_UNSUBSCRIBE == 4); S(NLPUSH_CMD_GET_STATS == 5);
-S(NLPUSH_CMD_GET_SUBSCRIBERS == 6); S(NLPUSH_CMD_REPLAY == 7);
-S(NLPUSH_CMD_EMIT == 8); S(NLPUSH_CMD_REPLY == 9); S(NLPUSH_CMD_MAX == 9);
-S((enum nlpush_attr)NLPUSH_A_UNSPEC == 0); S(NLPUSH_A_PAD == 1);
-S(NLPUSH_A_SEQ == 2); S(NLPUSH_A_TIMESTAMP_NS == 3); S(NLPUSH_A_TYPE == 4);
-S(NLPUSH_A_FLAGS == 5); S(NLPUSH_A_PAYLOAD == 6); S(NLPUSH_A_STATUS == 7);
-S(NLPUSH_A_NAME == 8); S(NLPUSH_A_COUNT == 9); S(NLPUSH_A_PORTID == 10);
-S(NLPUSH_A_STATS == 11); S(NLPUSH_A_SUBSCRIBER == 12);
-S(NLPUSH_A_TIMEOUT_MS == 13); S(NLPUSH_A_EPOCH == 14); S(NLPUSH_A_ERROR == 15);
-S(NLPUSH_A_MAX == 15);
-S((enum nlpush_stats_attr)NLPUSH_STATS_A_UNSPEC == 0);
-S(NLPUSH_STATS_A_PAD == 1); S(NLPUSH_STATS_A_PUBLISHED == 2);
-S(NLPUSH_STATS_A_DELIVERED == 3); S(NLPUSH_STATS_A_NO_LISTENERS == 4);
-S(NLPUSH_STATS_A_DELIVERY_ERRORS == 5); S(NLPUSH_STATS_A_PUBLISH_FAILURES == 6);
-S(NLPUSH_STATS_A_ACKS == 7); S(NLPUSH_STATS_A_ACKS_REJECTED == 8);
-S(NLPUSH_STATS_A_REQUESTS == 9); S(NLPUSH_STATS_A_REPLIES == 10);
-S(NLPUSH_STATS_A_REQUEST_TIMEOUTS == 11); S(NLPUSH_STATS_A_REQUESTS_PENDING == 12);
-S(NLPUSH_STATS_A_SUBSCRIBERS == 13); S(NLPUSH_STATS_A_OLDEST_SEQ == 14);
-S(NLPUSH_STATS_A_NEXT_SEQ == 15); S(NLPUSH_STATS_A_RING_EVENTS == 16);
-S(NLPUSH_STATS_A_RING_BYTES == 17); S(NLPUSH_STATS_A_RING_MAX_EVENTS == 18);
-S(NLPUSH_STATS_A_RING_MAX_BYTES == 19); S(NLPUSH_STATS_A_REPLAYED == 20);
-S(NLPUSH_STATS_A_RESPONDERS == 21); S(NLPUSH_STATS_A_TXQ_DROPS == 22);
-S(NLPUSH_STATS_A_REQUESTS_FAILED == 23);
-S(NLPUSH_STATS_A_REPLIES_UNDELIVERED == 24); S(NLPUSH_STATS_A_MAX == 24);
-S((enum nlpush_subscriber_attr)NLPUSH_SUBSCRIBER_A_UNSPEC == 0);
-S(NLPUSH_SUBSCRIBER_A_PAD == 1); S(NLPUSH_SUBSCRIBER_A_PORTID == 2);
-S(NLPUSH_SUBSCRIBER_A_NAME == 3); S(NLPUSH_SUBSCRIBER_A_PID == 4);
-S(NLPUSH_SUBSCRIBER_A_ACKS == 5); S(NLPUSH_SUBSCRIBER_A_LAST_ACKED_SEQ == 6);
-S(NLPUSH_SUBSCRIBER_A_REPLIES == 7); S(NLPUSH_SUBSCRIBER_A_SUBSCRIBED_NS == 8);
-S(NLPUSH_SUBSCRIBER_A_FLAGS == 9); S(NLPUSH_SUBSCRIBER_A_MAX == 9);
-"""
+""" + "\n".join(enum_asserts(*e) for e in UAPI_ENUMS) + "\n"
 
 results = {"pass": 0, "fail": 0}
 

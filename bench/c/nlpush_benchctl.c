@@ -199,6 +199,24 @@ static int cmd_publish_cost(uint32_t count, uint32_t size)
 	return err ? 1 : 0;
 }
 
+/*
+ * The closing fields of a request summary line: wall time, mean and
+ * percentiles of the @ok answers' latencies (@sum: their total).
+ */
+static void print_timing(uint64_t wall, uint64_t sum, uint32_t ok,
+			 struct nlb_lat *lat)
+{
+	bool sorted = false;
+
+	printf(",\"wall_seconds\":%.3f,\"latency_mean_ns\":%llu"
+	       ",\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu"
+	       ",\"latency_max_ns\":%llu}\n",
+	       (double)wall / 1e9, (unsigned long long)(ok ? sum / ok : 0),
+	       (unsigned long long)nlb_lat_pct(lat, 50, &sorted),
+	       (unsigned long long)nlb_lat_pct(lat, 99, &sorted),
+	       (unsigned long long)nlb_lat_pct(lat, 100, &sorted));
+}
+
 static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 		       const char *dump)
 {
@@ -206,7 +224,6 @@ static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 	struct nlb_lat lat = { 0 };
 	uint64_t sum = 0, t0, wall;
 	uint32_t i, ok = 0, errors = 0, other = 0;
-	bool sorted = false;
 	int err, last_err = 0;
 
 	snprintf(text, sizeof(text), "%u %u %u", size, timeout_ms,
@@ -248,15 +265,9 @@ static int cmd_request(uint32_t n, uint32_t size, uint32_t timeout_ms,
 		fclose(f);
 	}
 	printf("{\"cmd\":\"request\",\"requests\":%u,\"size\":%u,\"answered\":%u"
-	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d"
-	       ",\"wall_seconds\":%.3f,\"latency_mean_ns\":%llu"
-	       ",\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu"
-	       ",\"latency_max_ns\":%llu}\n",
-	       n, size, ok, errors, other, last_err, (double)wall / 1e9,
-	       (unsigned long long)(ok ? sum / ok : 0),
-	       (unsigned long long)nlb_lat_pct(&lat, 50, &sorted),
-	       (unsigned long long)nlb_lat_pct(&lat, 99, &sorted),
-	       (unsigned long long)nlb_lat_pct(&lat, 100, &sorted));
+	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d",
+	       n, size, ok, errors, other, last_err);
+	print_timing(wall, sum, ok, &lat);
 	free(res);
 	return ok ? 0 : 1;
 }
@@ -305,24 +316,7 @@ static int one_request(struct nlr_sock *s, struct nlr_msg *m,
 	if (err)
 		return err;
 	deadline = nlr_now_ns() + ((uint64_t)timeout_ms + 1000) * 1000000ull;
-	while (!r->replied) {
-		int64_t left = (int64_t)(deadline - nlr_now_ns()) / 1000000;
-		struct nlmsghdr *nlh;
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIME;
-		n = nlr_recv(s, (int)left);
-		if (n == -ENOBUFS || n == -EINTR || n == 0)
-			continue;
-		if (n < 0)
-			return (int)n;
-		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
-		     nlh = NLMSG_NEXT(nlh, n))
-			if (nlh->nlmsg_seq == s->seq)
-				request_cb(nlh, r);
-	}
-	return 0;
+	return nlr_wait_seq(s, s->seq, deadline, &r->replied, request_cb, r);
 }
 
 static int cmd_emit_request(uint32_t n, uint32_t size, uint32_t timeout_ms)
@@ -335,7 +329,6 @@ static int cmd_emit_request(uint32_t n, uint32_t size, uint32_t timeout_ms)
 	uint32_t i, ok = 0, failed = 0, bad = 0;
 	uint32_t portid = 0;
 	uint64_t sum = 0, t0, wall;
-	bool sorted = false;
 	int last_err = 0;
 
 	for (i = 0; i < size; i++)
@@ -372,15 +365,9 @@ static int cmd_emit_request(uint32_t n, uint32_t size, uint32_t timeout_ms)
 	}
 	wall = nlr_now_ns() - t0;
 	printf("{\"cmd\":\"emit-request\",\"requests\":%u,\"size\":%u,\"answered\":%u"
-	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d,\"portid\":%u"
-	       ",\"wall_seconds\":%.3f,\"latency_mean_ns\":%llu"
-	       ",\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu"
-	       ",\"latency_max_ns\":%llu}\n",
-	       n, size, ok, failed, bad, last_err, portid, (double)wall / 1e9,
-	       (unsigned long long)(ok ? sum / ok : 0),
-	       (unsigned long long)nlb_lat_pct(&lat, 50, &sorted),
-	       (unsigned long long)nlb_lat_pct(&lat, 99, &sorted),
-	       (unsigned long long)nlb_lat_pct(&lat, 100, &sorted));
+	       ",\"errors\":%u,\"bad_answers\":%u,\"last_error\":%d,\"portid\":%u",
+	       n, size, ok, failed, bad, last_err, portid);
+	print_timing(wall, sum, ok, &lat);
 	free(payload);
 	return ok ? 0 : 1;
 }

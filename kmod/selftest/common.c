@@ -12,16 +12,21 @@ int verbose;
 
 int n_test, n_pass, n_fail, n_skip;
 
+static void diag_ap(const char *fmt, va_list ap)
+{
+	printf("# ");
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
 void diag(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("# ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	diag_ap(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
 void vdiag(const char *fmt, ...)
@@ -30,12 +35,9 @@ void vdiag(const char *fmt, ...)
 
 	if (!verbose)
 		return;
-	printf("# ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	diag_ap(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
 bool check(bool ok, const char *fmt, ...)
@@ -239,6 +241,25 @@ void stats_now(struct nlr_sock *s, struct stats *st)
 		bail("GET_STATS failed: %s", ename(err));
 }
 
+/* RING_EVENTS == NEXT_SEQ - OLDEST_SEQ, events and bytes within the limits */
+bool ring_consistent(const struct stats *st)
+{
+	return ST(st, RING_EVENTS) == ST(st, NEXT_SEQ) - ST(st, OLDEST_SEQ) &&
+	       ST(st, RING_EVENTS) <= ST(st, RING_MAX_EVENTS) &&
+	       ST(st, RING_BYTES) <= ST(st, RING_MAX_BYTES);
+}
+
+/* the ring's counters as one diagnostic line */
+void ring_diag(const struct stats *st)
+{
+	diag("next_seq %llu oldest %llu ring %llu/%llu bytes %llu/%llu",
+	     (unsigned long long)ST(st, NEXT_SEQ),
+	     (unsigned long long)ST(st, OLDEST_SEQ),
+	     (unsigned long long)ST(st, RING_EVENTS),
+	     (unsigned long long)ST(st, RING_MAX_EVENTS),
+	     (unsigned long long)ST(st, RING_BYTES),
+	     (unsigned long long)ST(st, RING_MAX_BYTES));
+}
 
 bool check_delta(struct stats *a, struct stats *b, int attr,
 			const char *name, uint64_t want)
@@ -451,6 +472,17 @@ int do_emit(struct nlr_sock *s, const struct emit_args *a,
 	return err;
 }
 
+int do_emit_count(struct nlr_sock *s, uint32_t type, const void *payload,
+		  size_t len, uint32_t count, struct emit_reply *r)
+{
+	struct emit_args ea = {
+		.has_type = true, .type = type, .payload = payload, .len = len,
+		.has_count = true, .count = count,
+	};
+
+	return do_emit(s, &ea, r);
+}
+
 int wait_reply(struct nlr_sock *s, struct emit_reply *r, int timeout_ms)
 {
 	uint64_t deadline = nlr_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -458,25 +490,8 @@ int wait_reply(struct nlr_sock *s, struct emit_reply *r, int timeout_ms)
 	/* answered in the EMIT reply (protocol v1): no REPLY will come */
 	if (r->bad_extra && !r->got_reply)
 		return -EPROTO;
-	while (!r->got_reply) {
-		int64_t left = (int64_t)(deadline - nlr_now_ns()) / 1000000;
-		struct nlmsghdr *nlh;
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIME;
-		n = nlr_recv(s, left);
-		if (n == -ENOBUFS || n == -EINTR || n == 0)
-			continue;
-		if (n < 0)
-			return n;
-		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
-		     nlh = NLMSG_NEXT(nlh, n))
-			if (nlh->nlmsg_seq == r->nl_seq &&
-			    nlh->nlmsg_type == family_id)
-				emit_cb(nlh, r);
-	}
-	return 0;
+	/* emit_cb() passes over what is not of the family (the EMIT's ack) */
+	return nlr_wait_seq(s, r->nl_seq, deadline, &r->got_reply, emit_cb, r);
 }
 
 int do_request(struct nlr_sock *s, uint32_t type, const void *payload,

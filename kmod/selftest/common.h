@@ -91,6 +91,10 @@ bool check_delta(struct stats *a, struct stats *b, int attr,
 		 const char *name, uint64_t want);
 
 #define ST(st, x)	((st)->v[NLPUSH_STATS_A_##x])
+/* RING_EVENTS == NEXT_SEQ - OLDEST_SEQ, events and bytes within the limits */
+bool ring_consistent(const struct stats *st);
+/* NEXT_SEQ, OLDEST_SEQ and the ring's fill and limits as a diag() line */
+void ring_diag(const struct stats *st);
 #define DELTA(a, b, x)	(ST(b, x) - ST(a, x))
 #define CHECK_DELTA(a, b, x, want) \
 	check_delta(a, b, NLPUSH_STATS_A_##x, #x, want)
@@ -162,6 +166,9 @@ struct emit_args {
 void emit_cb(struct nlmsghdr *nlh, void *arg);
 int do_emit(struct nlr_sock *s, const struct emit_args *a,
 	    struct emit_reply *r);
+/* EMIT with TYPE and COUNT, and PAYLOAD unless @payload is NULL */
+int do_emit_count(struct nlr_sock *s, uint32_t type, const void *payload,
+		  size_t len, uint32_t count, struct emit_reply *r);
 /* reads @s until the REPLY of the EMIT in @r: 0 or -ETIME */
 int wait_reply(struct nlr_sock *s, struct emit_reply *r, int timeout_ms);
 /* EMIT with REPLY_WANTED (TYPE, PAYLOAD, TIMEOUT_MS) and its REPLY */

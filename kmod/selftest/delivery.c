@@ -73,14 +73,7 @@ void test_delivery(struct nlr_sock *c)
 	}
 
 	/* EMIT: COUNT copies of a given payload */
-	memset(&ea, 0, sizeof(ea));
-	ea.has_type = true;
-	ea.type = 13;
-	ea.payload = fixed;
-	ea.len = sizeof(fixed);
-	ea.has_count = true;
-	ea.count = 100;
-	err = do_emit(c, &ea, er);
+	err = do_emit_count(c, 13, fixed, sizeof(fixed), 100, er);
 	if (!check(!err && er->got && er->seq == seq && er->count == 100,
 		   "EMIT COUNT=100 replies SEQ=first and COUNT"))
 		diag("err %s, reply %d seq %llu (want %llu) count %u",
@@ -265,7 +258,6 @@ void test_concurrency(struct nlr_sock *c)
 	struct responder r;
 	struct conc_req q[NCONC_REQ];
 	struct emit_reply *er = nlr_alloc(sizeof(*er));
-	struct emit_args ea;
 	struct stats s0, s1;
 	pid_t pids[2];
 	int k, i, status, err, wlen, ok_req = 0;
@@ -296,15 +288,9 @@ void test_concurrency(struct nlr_sock *c)
 		}
 	}
 	err = dbg_write("emit_atomic", "300 32 73");
-	memset(&ea, 0, sizeof(ea));
-	ea.has_type = true;
-	ea.type = 74;
-	ea.payload = conc_fixed;
-	ea.len = sizeof(conc_fixed);
-	ea.has_count = true;
-	ea.count = 50;
 	for (i = 0; i < 4 && !err; i++)
-		err = do_emit(c, &ea, er);
+		err = do_emit_count(c, 74, conc_fixed, sizeof(conc_fixed), 50,
+				    er);
 	ok = !err;
 	for (k = 0; k < 2; k++)
 		if (waitpid(pids[k], &status, 0) != pids[k] ||
@@ -390,15 +376,9 @@ static void *bulk_main(void *arg)
 {
 	struct bulk_th *b = arg;
 	struct nlr_sock *s = nlr_open(0);
-	struct emit_args ea;
 
-	memset(&ea, 0, sizeof(ea));
-	ea.has_type = true;
-	ea.type = 200 + b->idx;
-	ea.has_count = true;
-	ea.count = BULK_EACH;
 	pthread_barrier_wait(b->bar);
-	b->err = do_emit(s, &ea, b->er);
+	b->err = do_emit_count(s, 200 + b->idx, NULL, 0, BULK_EACH, b->er);
 	snprintf(b->extack, sizeof(b->extack), "%s", s->extack);
 	nlr_close(s);
 	return NULL;
@@ -460,7 +440,6 @@ void test_bulk(struct nlr_sock *c)
 	struct nlr_sock *l;
 	struct verifier v;
 	struct stats s0, s1;
-	struct emit_args ea;
 	uint64_t seq, got, want = 0;
 	int err, k, n_ok = 0, n_busy = 0, n_other = 0;
 	bool ok;
@@ -473,14 +452,7 @@ void test_bulk(struct nlr_sock *c)
 	verifier_init(&v, seq);
 	verifier_add(&v, seq, BULK_COUNT, sizeof(fixed), 15, fixed);
 
-	memset(&ea, 0, sizeof(ea));
-	ea.has_type = true;
-	ea.type = 15;
-	ea.payload = fixed;
-	ea.len = sizeof(fixed);
-	ea.has_count = true;
-	ea.count = BULK_COUNT;
-	err = do_emit(c, &ea, er);
+	err = do_emit_count(c, 15, fixed, sizeof(fixed), BULK_COUNT, er);
 	ok = !err && er->got && er->seq == seq && er->count == BULK_COUNT &&
 	     er->has_epoch && er->epoch == module_epoch;
 	if (!check(ok, "EMIT COUNT=%d (> %d) replies SEQ=first, COUNT, EPOCH",

@@ -70,19 +70,11 @@ void test_family(struct nlr_sock *c)
 		     (unsigned long long)st.epoch,
 		     (unsigned long long)module_epoch);
 	check(!err && ST(&st, NEXT_SEQ) >= 1 &&
-	      ST(&st, OLDEST_SEQ) <= ST(&st, NEXT_SEQ) &&
-	      ST(&st, RING_EVENTS) == ST(&st, NEXT_SEQ) - ST(&st, OLDEST_SEQ) &&
-	      ST(&st, RING_EVENTS) <= ST(&st, RING_MAX_EVENTS) &&
-	      ST(&st, RING_BYTES) <= ST(&st, RING_MAX_BYTES),
+	      ST(&st, OLDEST_SEQ) <= ST(&st, NEXT_SEQ) && ring_consistent(&st),
 	      "ring state consistent (oldest <= next, "
 	      "events == next - oldest)");
-	vdiag("next_seq %llu oldest %llu ring %llu/%llu bytes %llu/%llu",
-	      (unsigned long long)ST(&st, NEXT_SEQ),
-	      (unsigned long long)ST(&st, OLDEST_SEQ),
-	      (unsigned long long)ST(&st, RING_EVENTS),
-	      (unsigned long long)ST(&st, RING_MAX_EVENTS),
-	      (unsigned long long)ST(&st, RING_BYTES),
-	      (unsigned long long)ST(&st, RING_MAX_BYTES));
+	if (verbose)
+		ring_diag(&st);
 
 	/* init_net only */
 	{

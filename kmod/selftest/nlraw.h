@@ -342,6 +342,26 @@ static inline ssize_t nlr_recv(struct nlr_sock *s, int timeout_ms)
 	return n;
 }
 
+/*
+ * nlr_recv() until a batch arrives or @deadline (nlr_now_ns()) passes: the
+ * byte count in s->rx, -ETIME, or -errno. Overruns (ENOBUFS, counted in
+ * s->overruns), EINTR and empty polls are waited through.
+ */
+static inline ssize_t nlr_recv_until(struct nlr_sock *s, uint64_t deadline)
+{
+	for (;;) {
+		int64_t left = (int64_t)(deadline - nlr_now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIME;
+		n = nlr_recv(s, left);
+		if (n == -ENOBUFS || n == -EINTR || n == 0)
+			continue;
+		return n;
+	}
+}
+
 /* the extack message and missing attribute of an error or done message */
 static inline void nlr_parse_extack(struct nlr_sock *s,
 				    const struct nlmsghdr *nlh)
@@ -394,14 +414,8 @@ static inline int nlr_transact(struct nlr_sock *s, struct nlr_msg *m,
 	deadline = nlr_now_ns() + (uint64_t)s->timeout_ms * 1000000ull;
 	for (;;) {
 		struct nlmsghdr *nlh;
-		int64_t left = (int64_t)(deadline - nlr_now_ns()) / 1000000;
-		ssize_t n;
+		ssize_t n = nlr_recv_until(s, deadline);
 
-		if (left <= 0)
-			return -ETIME;
-		n = nlr_recv(s, left);
-		if (n == -ENOBUFS || n == -EINTR || n == 0)
-			continue;
 		if (n < 0)
 			return n;
 		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
@@ -431,6 +445,30 @@ static inline int nlr_transact(struct nlr_sock *s, struct nlr_msg *m,
 				cb(nlh, arg);
 		}
 	}
+}
+
+/*
+ * Reads @s until *@done or @deadline (nlr_now_ns()): every message with
+ * sequence number @seq goes to @cb, which sets *@done. For an answer that
+ * may come after nlr_transact() returned (a REPLY after the EMIT's ack).
+ * Returns 0, -ETIME, or -errno.
+ */
+static inline int nlr_wait_seq(struct nlr_sock *s, uint32_t seq,
+			       uint64_t deadline, const bool *done, nlr_cb cb,
+			       void *arg)
+{
+	while (!*done) {
+		struct nlmsghdr *nlh;
+		ssize_t n = nlr_recv_until(s, deadline);
+
+		if (n < 0)
+			return (int)n;
+		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
+		     nlh = NLMSG_NEXT(nlh, n))
+			if (nlh->nlmsg_seq == seq)
+				cb(nlh, arg);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -5,19 +5,11 @@
 #   bash tests/vm/suites.d/20-cli.sh KVER KODIR RESDIR
 set -u
 KODIR=$2
-ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+# ROOT, T, ok, bad, check, finish
+# shellcheck source=tests/vm/lib.sh
+. "$(dirname "$0")/../lib.sh"
 cli=$ROOT/.build/debug/nlpush
-T=$(mktemp -d)
-pass=0
-fail=0
 
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1${2:+: $2}"; fail=$((fail + 1)); }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
 # expect_rc NAME RC CMD...: CMD exits with RC and prints one line on stderr
 expect_rc() {
 	local name=$1 want=$2 rc lines
@@ -31,27 +23,23 @@ expect_rc() {
 		bad "$name" "exit $rc, want $want; stderr: $(head -c 300 "$T/err")"
 	fi
 }
-subscribers() { "$cli" subscribers --json | wc -l; }
-wait_subscribers() {
-	local i
+# wait_at_least N CMD...: waits up to 20 s for CMD to print a number >= N
+wait_at_least() {
+	local want=$1 i
+	shift
 	for i in $(seq 200); do
-		[ "$(subscribers)" -ge "$1" ] && return 0
+		[ "$("$@")" -ge "$want" ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
+subscribers() { "$cli" subscribers --json | wc -l; }
+wait_subscribers() { wait_at_least "$1" subscribers; }
 # stats_field NAME: one counter of 'nlpush stats --json'
 stats_field() {
 	"$cli" stats --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.read()).get(sys.argv[1], -1))' "$1"
 }
-wait_responders() {
-	local i
-	for i in $(seq 200); do
-		[ "$(stats_field responders)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_responders() { wait_at_least "$1" stats_field responders; }
 json_valid() { python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$1"; }
 # field FILE KIND KEY: values of KEY in lines of FILE whose kind is KIND
 field() {
@@ -62,9 +50,8 @@ for l in open(sys.argv[1]):
 }
 
 if [ ! -x "$cli" ]; then
-	echo "not ok - $cli missing (swift build first)"
-	echo "0 passed, 1 failed"
-	exit 1
+	bad "$cli missing (swift build first)"
+	finish
 fi
 
 # --- info
@@ -254,6 +241,4 @@ expect_rc "module not loaded exits 69" 69 "$cli" stats
 insmod "$KODIR/nlpush.ko" && insmod "$KODIR/nlpush_test.ko"
 check "modules reloaded" [ -d /sys/module/nlpush_test ]
 
-rm -rf "$T"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -9,25 +9,10 @@
 # nlpush_test publishes, a replay dump of those events, plain acks, and acks
 # refused with their errno and extack message.
 set -u
-ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+# ROOT, T, ok, bad, check, finish
+# shellcheck source=tests/vm/lib.sh
+. "$(dirname "$0")/../lib.sh"
 SPEC=$ROOT/kmod/nlpush.yaml
-T=$(mktemp -d)
-pass=0
-fail=0
-
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-bad() { echo "not ok - $1${2:+: $2}"; fail=$((fail + 1)); }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
-finish() {
-	rm -rf "$T"
-	echo "$pass passed, $fail failed"
-	[ "$fail" = 0 ]
-	exit
-}
 
 # the YNL tools the host extracted (the VM's root is the host's, read-only)
 YNL=$(bash "$ROOT/scripts/ynl.sh" cached 2>&1) || {
