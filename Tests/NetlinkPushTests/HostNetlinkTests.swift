@@ -109,7 +109,7 @@ struct HostNetlinkTests {
             try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl, timeoutMs: 200, awaitingReply: true)
         }
         let waited = ContinuousClock.now - start
-        #expect(waited >= .milliseconds(190) && waited < .seconds(2))
+        #expect(waited >= .milliseconds(190) && waited < .seconds(10))  // generous: TCG, parallel tests
 
         let task = Task { () async -> (NetlinkPushError?, ContinuousClock.Instant) in
             do throws(NetlinkPushError) {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import Synchronization
 @testable import NetlinkPush
 
 /// Tests against the real module. They run inside a VM (scripts/vm-test.sh) where
@@ -555,5 +556,165 @@ struct VMTests {
         }
         rec.stop()
         sub.cancel()
+    }
+
+    // MARK: async control API
+
+    @Test("1,000 concurrent requests from one process complete on the library's own threads")
+    func thousandConcurrentRequests() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "bulk-responder")
+        let responder = Task {
+            var answered = 0
+            for try await item in sub.events {
+                guard case .event(let e) = item, e.wantsReply else { continue }
+                try await sub.ack(e, status: 7, reply: Array(e.payload.prefix(4)))
+                answered += 1
+            }
+            return answered
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let before = threadNames()
+        let sampler = ThreadSampler()
+        let results = await withTaskGroup(of: (UInt32, Result<Reply, NetlinkPushError>).self) { group in
+            for i in UInt32(0)..<1000 {
+                group.addTask {
+                    let payload = withUnsafeBytes(of: i.littleEndian) { Array($0) }
+                    return (i, await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                        try await channel.request(type: 21, payload: payload, timeout: .seconds(30))
+                    })
+                }
+            }
+            var all: [(UInt32, Result<Reply, NetlinkPushError>)] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        let peak = sampler.stop()
+        let after = threadNames()
+        let ok = results.filter { i, r in
+            guard case .success(let reply) = r else { return false }
+            return reply.status == 7 && reply.payload == withUnsafeBytes(of: i.littleEndian) { Array($0) }
+        }
+        let failures = results.compactMap { _, r -> NetlinkPushError? in
+            if case .failure(let e) = r { return e } else { return nil }
+        }
+        print("THREADS-1000: before=\(before.values.reduce(0, +)) \(before.sorted { $0.key < $1.key }) peak=\(peak) after=\(after.values.reduce(0, +)) \(after.sorted { $0.key < $1.key }) ok=\(ok.count) failures=\(Set(failures.map(\.description)))")
+        #expect(ok.count == 1000, "failures: \(Set(failures.map(\.description)))")
+        // The library's own threads (one reader per subscription, one control I/O
+        // thread) were there before; the calls add at most the cooperative pool.
+        #expect(before["nlpush-control"] == 1 && before["nlpush-reader"] == 1)
+        #expect(peak <= before.values.reduce(0, +) + ProcessInfo.processInfo.activeProcessorCount)
+        #expect(after["nlpush-control"] == 1 && after["nlpush-reader"] == 1)
+        responder.cancel()
+        #expect(try await responder.value >= 1000)
+    }
+
+    @Test("a cancelled request returns within 50 ms; its late REPLY is dropped")
+    func cancelledRequest() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "slow-responder")
+        let responder = Task {
+            for try await item in sub.events {
+                guard case .event(let e) = item, e.wantsReply, e.type != 99 else { continue }
+                try await sub.ack(e, status: 1)
+            }
+        }
+        let task = Task {
+            await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 99, payload: [1], timeout: .milliseconds(400))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let t0 = ContinuousClock.now
+        task.cancel()
+        let r = await task.value
+        let took = ContinuousClock.now - t0
+        print("CANCEL-LATENCY: \(took)")
+        #expect(took < .milliseconds(50), "took \(took)")
+        #expect(throws: NetlinkPushError.cancelled(operation: .request)) { try r.get() }
+        // The kernel's REPLY (its timeout) arrives later and is dropped; the channel goes on.
+        try await Task.sleep(for: .milliseconds(600))
+        let next = try await channel.request(type: 1, payload: [], timeout: .seconds(5))
+        #expect(next.status == 1)
+        responder.cancel()
+    }
+
+    @Test("ack inside the loop does not block other calls of the channel or the subscription")
+    func ackInLoopDoesNotBlock() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "acker")
+        let acked = Task {
+            var n = 0
+            for try await item in sub.events {
+                guard case .event(let e) = item else { continue }
+                if e.wantsReply {
+                    if e.type == 99 { continue }  // left pending: its request waits 3 s
+                    try await sub.ack(e, status: 0)
+                } else {
+                    try await sub.ack(e)
+                }
+                n += 1
+                if n == 200 { break }
+            }
+            return n
+        }
+        // A request nobody answers is pending for 3 s on the channel's socket...
+        let pending = Task {
+            await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 99, payload: [], timeout: .seconds(3))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // ...while 200 events are published, acked one by one in the loop, and other
+        // calls go on on the same channel.
+        let t0 = ContinuousClock.now
+        _ = try await channel.emit(type: 5, payload: [1, 2], count: 200)
+        for _ in 0..<50 { _ = try await channel.stats() }
+        let n = try await acked.value
+        let took = ContinuousClock.now - t0
+        print("ACK-LOOP: 200 acks + 50 stats in \(took) while a request is pending")
+        #expect(n == 200)
+        #expect(took < .seconds(2), "took \(took)")
+        // The loop ended, so the responder went away: the pending request fails then
+        // (ENOTCONN), or at its timeout.
+        if case .failure(let e) = await pending.value {
+            #expect(e == .timedOut(operation: .request) || e.errno == ENOTCONN, "\(e)")
+        }
+    }
+}
+
+/// Threads of this process by name (/proc/self/task/N/comm).
+func threadNames() -> [String: Int] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    var names: [String: Int] = [:]
+    for t in tasks {
+        let n = (try? String(contentsOfFile: "/proc/self/task/\(t)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        names[n, default: 0] += 1
+    }
+    return names
+}
+
+/// Samples the thread count every 2 ms on a thread of its own (not counted).
+final class ThreadSampler: Sendable {
+    private let state = Mutex((peak: 0, running: true))
+    init() {
+        Thread.detachNewThread { [self] in
+            while true {
+                let n = threadCount() - 1  // not the sampler itself
+                let go = state.withLock { s in
+                    s.peak = max(s.peak, n)
+                    return s.running
+                }
+                if !go { return }
+                usleep(2_000)
+            }
+        }
+    }
+    func stop() -> Int {
+        state.withLock { s in
+            s.running = false
+            return s.peak
+        }
     }
 }
