@@ -1,4 +1,9 @@
-
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+internal import Dispatch
 
 /// Resolved identity of the nlpush family.
 struct FamilyInfo: Sendable, Equatable {
@@ -8,27 +13,21 @@ struct FamilyInfo: Sendable, Equatable {
 }
 
 /// A control socket: requests out, answers (replies, dumps, ACKs with the kernel's
-/// real errno and extack) in. All use is serialized by a mutex, so it can be shared
-/// by threads (a subscription's reader thread and callers of `ack`).
+/// real errno and extack) in.
+///
+/// The socket is non-blocking and read only by the library's control I/O thread
+/// (``ControlIO``), which matches answers to requests by netlink sequence number, so
+/// any number of requests can be in flight on one socket at once. Callers send from
+/// their own thread (a non-blocking `sendmsg`) and then either `await` the answer
+/// (``perform(_:familyID:timeoutMs:awaitingReply:onMessage:)-async``) or, on the
+/// library's own threads and in the synchronous setup paths, wait for it with a
+/// deadline (``performBlocking(_:familyID:timeoutMs:awaitingReply:onMessage:)``).
+/// Timeouts are enforced by the I/O thread's poll deadline. No lock is held across a
+/// blocking call.
 final class ControlConnection: Sendable {
-    private final class State {
-        let socket: NLSocket
-        let buffer: UnsafeMutableRawBufferPointer
-        var nextSeq: UInt32 = 1
-
-        init(socket: NLSocket, bufferSize: Int) {
-            self.socket = socket
-            buffer = .allocate(byteCount: bufferSize, alignment: 8)
-        }
-        deinit {
-            socket.close()
-            buffer.deallocate()
-        }
-    }
-
-    private let state: Locked<State?>
     /// Netlink port id of the socket (what the kernel registers subscribers by).
     let portID: UInt32
+    let entry: ControlIO.Connection
 
     /// Default time to wait for the kernel's answer.
     static let defaultTimeoutMs: Int32 = 5_000
@@ -37,28 +36,37 @@ final class ControlConnection: Sendable {
     ///   can hold a 60 KiB event, so it must be well above 64 KiB.
     init(bufferSize: Int = 128 * 1024, socketReceiveBuffer: Int? = nil) throws(NetlinkPushError) {
         let sock = try NLSocket()
-        try sock.enableExtendedAck()
-        if let socketReceiveBuffer { try sock.setReceiveBufferSize(socketReceiveBuffer) }
-        portID = sock.portID
-        state = Locked(State(socket: sock, bufferSize: max(bufferSize, 64 * 1024 + 4096)))
-    }
-
-    /// Closes the socket; later calls throw ``NetlinkPushError/closed``.
-    func close() {
-        state.withLock { $0 = nil }
-    }
-
-    /// Runs `body` with exclusive use of the socket (for libnl's resolution calls).
-    func withSocket<R: Sendable>(_ body: (NLSocket) throws(NetlinkPushError) -> R) throws(NetlinkPushError) -> R {
-        try state.withLock { (s) throws(NetlinkPushError) -> R in
-            guard let s else { throw .closed }
-            return try body(s.socket)
+        do throws(NetlinkPushError) {
+            try sock.enableExtendedAck()
+            // Many requests may be in flight: room for their answers (ACK, EMIT reply,
+            // REPLY each) while the I/O thread drains them. Capped by rmem_max when
+            // SO_RCVBUFFORCE is not allowed.
+            try sock.setReceiveBufferSize(socketReceiveBuffer ?? 4 * 1024 * 1024)
+            try sock.setNonBlocking()
+        } catch {
+            sock.close()
+            throw error
         }
+        portID = sock.portID
+        entry = try ControlIO.shared.register(sock, bufferSize: max(bufferSize, 64 * 1024 + 4096))
     }
 
-    /// Resolves the nlpush family (id, version, events group) with libnl.
+    deinit { ControlIO.shared.close(entry) }
+
+    /// Closes the socket (on the I/O thread, at once); pending and later calls throw
+    /// ``NetlinkPushError/closed``.
+    func close() {
+        ControlIO.shared.close(entry)
+    }
+
+    /// Resolves the nlpush family (id, version, events group) with libnl, over a
+    /// short-lived socket of its own (libnl reads it; a receive timeout bounds the wait).
     func resolveFamily() throws(NetlinkPushError) -> FamilyInfo {
-        try withSocket { (sock) throws(NetlinkPushError) -> FamilyInfo in
+        try Self.resolveFamily()
+    }
+
+    static func resolveFamily() throws(NetlinkPushError) -> FamilyInfo {
+        try withResolverSocket { (sock) throws(NetlinkPushError) -> FamilyInfo in
             guard let id = try sock.resolveFamily(nlpushFamilyName) else {
                 throw .familyNotFound(family: nlpushFamilyName)
             }
@@ -70,91 +78,121 @@ final class ControlConnection: Sendable {
         }
     }
 
-    /// Sends `request` and waits for its answer. Data messages (a do-command's reply,
-    /// or each message of a dump) are handed to `onMessage` in order. Returns when the
-    /// kernel's ACK (do) or NLMSG_DONE (dump) arrives; throws the kernel's errno and
-    /// extack when it refuses.
+    /// Runs `body` with a fresh libnl socket whose receives time out after 5 s.
+    static func withResolverSocket<R>(_ body: (NLSocket) throws(NetlinkPushError) -> R) throws(NetlinkPushError) -> R {
+        let sock = try NLSocket()
+        defer { sock.close() }
+        sock.setReceiveTimeout(milliseconds: Int(defaultTimeoutMs))
+        return try body(sock)
+    }
+
+    /// Sends `request` and suspends until its answer arrived. Data messages (a
+    /// do-command's reply, or each message of a dump) are handed to `onMessage` in
+    /// order once the answer is complete. Returns when the kernel's ACK (do) or
+    /// NLMSG_DONE (dump) arrived; throws the kernel's errno and extack when it refuses,
+    /// ``NetlinkPushError/timedOut(operation:)`` after `timeoutMs`, and
+    /// ``NetlinkPushError/cancelled(operation:)`` at once when the task is cancelled (a
+    /// late answer is then dropped).
     ///
     /// With `awaitingReply` (an EMIT with `NLPUSH_F_REPLY_WANTED`), it returns only once
     /// both the ACK and the `NLPUSH_CMD_REPLY` the kernel unicasts when the request ends
-    /// have arrived, in either order (both carry the EMIT's nlmsg_seq); `timeoutMs` then
-    /// bounds the whole wait.
+    /// have arrived, in either order (both carry the EMIT's nlmsg_seq).
     func perform(
+        _ request: ControlRequest, familyID: UInt16, timeoutMs: Int32 = defaultTimeoutMs,
+        awaitingReply: Bool = false,
+        onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
+    ) async throws(NetlinkPushError) {
+        try request.validate()
+        let op = request.operation
+        if Task.isCancelled { throw .cancelled(operation: op) }
+        let cell = CancellationCell()
+        let answer: ControlIO.Answer = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<ControlIO.Answer, Never>) in
+                let completion = ControlIO.Completion { c.resume(returning: $0) }
+                guard cell.install(completion) else {
+                    completion.fire(.failure(.cancelled(operation: op)))
+                    return
+                }
+                ControlIO.shared.submit(
+                    entry, request, familyID: familyID, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
+                    completion: completion)
+            }
+        } onCancel: {
+            cell.cancel(operation: op)
+        }
+        try Self.deliver(answer, to: onMessage)
+    }
+
+    /// The same as the async `perform`, waiting on the calling thread (at most
+    /// `timeoutMs`, enforced by the I/O thread). For the library's own threads (the
+    /// subscription reader) and the synchronous setup of a subscription.
+    func performBlocking(
         _ request: ControlRequest, familyID: UInt16, timeoutMs: Int32 = defaultTimeoutMs,
         awaitingReply: Bool = false,
         onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
     ) throws(NetlinkPushError) {
         try request.validate()
-        try state.withLock { (s) throws(NetlinkPushError) in
-            guard let s else { throw .closed }
-            let seq = s.nextSeq
-            s.nextSeq = s.nextSeq == UInt32.max ? 1 : s.nextSeq + 1
-            try s.socket.send(request, familyID: familyID, seq: seq)
-            try Self.awaitAnswer(
-                s, seq: seq, request: request, familyID: familyID, timeoutMs: timeoutMs,
-                awaitingReply: awaitingReply, onMessage: onMessage)
+        let box = Locked<ControlIO.Answer?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let completion = ControlIO.Completion { a in
+            box.withLock { $0 = a }
+            done.signal()
+        }
+        ControlIO.shared.submit(
+            entry, request, familyID: familyID, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
+            completion: completion)
+        // The I/O thread completes the call by its deadline; the margin only guards
+        // against a stuck I/O thread.
+        if done.wait(timeout: .now() + .milliseconds(Int(max(timeoutMs, 0)) + 5_000)) == .timedOut {
+            completion.fire(.failure(.timedOut(operation: request.operation)))
+        }
+        guard let answer = box.withLock({ $0 }) else { throw .timedOut(operation: request.operation) }
+        try Self.deliver(answer, to: onMessage)
+    }
+
+    private static func deliver(
+        _ answer: ControlIO.Answer, to onMessage: (GenlMessage) throws(NetlinkPushError) -> Void
+    ) throws(NetlinkPushError) {
+        let messages: [[UInt8]]
+        switch answer {
+        case .success(let m): messages = m
+        case .failure(let e): throw e
+        }
+        for bytes in messages {
+            let outcome: Result<Void, NetlinkPushError> = bytes.withUnsafeBytes { raw in
+                do throws(NetlinkPushError) {
+                    var it = NetlinkMessageIterator(raw)
+                    while let m = try it.next() { try onMessage(try GenlMessage(m)) }
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            try outcome.get()
+        }
+    }
+}
+
+/// Links a task's cancellation handler to the completion of its call: whichever comes
+/// first wins (``ControlIO/Completion`` fires once).
+final class CancellationCell: Sendable {
+    private let state = Locked<(completion: ControlIO.Completion?, cancelled: Bool)>((nil, false))
+
+    /// False when the task was cancelled already (the caller then completes at once).
+    func install(_ c: ControlIO.Completion) -> Bool {
+        state.withLock { s in
+            if s.cancelled { return false }
+            s.completion = c
+            return true
         }
     }
 
-    private static func awaitAnswer(
-        _ s: State, seq: UInt32, request: ControlRequest, familyID: UInt16, timeoutMs: Int32,
-        awaitingReply: Bool, onMessage: (GenlMessage) throws(NetlinkPushError) -> Void
-    ) throws(NetlinkPushError) {
-        let op = request.operation
-        var acked = false
-        var replied = false
-        let deadline = monotonicNanoseconds() + UInt64(max(timeoutMs, 0)) * 1_000_000
-        // The kernel handles a request inside sendmsg(): the answer to a do-command (an
-        // ack above all) is usually queued before send() returns, so read first and
-        // poll only when nothing is there yet (one syscall less per ack).
-        var mustPoll = false
-        while true {
-            if mustPoll {
-                let now = monotonicNanoseconds()
-                guard now < deadline else { throw .timedOut(operation: op) }
-                let ready = try Poll.wait(
-                    s.socket.fd, nil, timeoutMs: Int32(clamping: (deadline - now + 999_999) / 1_000_000))
-                guard ready.first else { continue }
-            }
-            mustPoll = true
-            let n: Int
-            switch try s.socket.receive(into: s.buffer, blocking: false) {
-            case .data(let count): n = count
-            case .wouldBlock, .foreign: continue
-            case .truncated(let size):
-                throw .malformed(reason: "a \(size)-byte answer did not fit the \(s.buffer.count)-byte receive buffer")
-            case .overrun:
-                throw .socket(operation: op, errno: ENOBUFS_, detail: "control socket receive queue overflowed")
-            }
-            var it = NetlinkMessageIterator(UnsafeRawBufferPointer(rebasing: s.buffer[0..<n]))
-            while let m = try it.next() {
-                guard m.seq == seq else { continue }  // a stale answer to an older request
-                switch m.type {
-                case NL.typeError:
-                    let ack = try NetlinkAck(error: m)
-                    if ack.errno != 0 { throw NetlinkPushError.kernel(op, errno: ack.errno, extack: ack.message) }
-                    if !request.isDump {
-                        if !awaitingReply || replied { return }
-                        acked = true
-                    }
-                case NL.typeDone:
-                    let ack = try NetlinkAck(done: m)
-                    if ack.errno != 0 { throw NetlinkPushError.kernel(op, errno: ack.errno, extack: ack.message) }
-                    return
-                case NL.typeNoop, NL.typeOverrun:
-                    continue
-                case familyID:
-                    let g = try GenlMessage(m)
-                    try onMessage(g)
-                    if awaitingReply && g.command == Proto.Cmd.reply.rawValue {
-                        replied = true
-                        if acked { return }
-                    }
-                default:
-                    continue
-                }
-            }
+    func cancel(operation: NetlinkPushError.Operation) {
+        let c = state.withLock { s in
+            s.cancelled = true
+            return s.completion
         }
+        c?.fire(.failure(.cancelled(operation: operation)))
     }
 }
 

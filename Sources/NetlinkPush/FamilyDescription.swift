@@ -45,13 +45,13 @@ extension NetlinkPushChannel {
     /// `CTRL_CMD_GETPOLICY` dump). Open to everyone.
     public func describe() throws(NetlinkPushError) -> FamilyDescription {
         var desc = FamilyDescription(name: "", id: 0, version: 0, maxAttribute: 0, groups: [], operations: [])
-        try control.perform(.ctrlGetFamily(name: nlpushFamilyName), familyID: NL.genlIDCtrl) {
+        try control.performBlocking(.ctrlGetFamily(name: nlpushFamilyName), familyID: NL.genlIDCtrl) {
             (g) throws(NetlinkPushError) in
             desc = try ControllerDecoder.family(g)
         }
         var policies: [UInt32: [FamilyDescription.PolicyAttribute]] = [:]
         var opPolicy: [UInt32: (do: UInt32?, dump: UInt32?)] = [:]
-        try control.perform(.ctrlGetPolicy(familyID: desc.id), familyID: NL.genlIDCtrl) {
+        try control.performBlocking(.ctrlGetPolicy(familyID: desc.id), familyID: NL.genlIDCtrl) {
             (g) throws(NetlinkPushError) in
             try ControllerDecoder.policy(g, policies: &policies, opPolicy: &opPolicy)
         }

@@ -104,6 +104,20 @@ final class NLSocket {
         return getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 ? Int(v) : 0
     }
 
+    /// O_NONBLOCK (control sockets: only the I/O thread reads them, after poll()).
+    func setNonBlocking() throws(NetlinkPushError) {
+        let flags = fcntl(fd, F_GETFL)
+        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 {
+            throw .socket(operation: .setOption, errno: Glibc.errno, detail: "fcntl(O_NONBLOCK)")
+        }
+    }
+
+    /// SO_RCVTIMEO: bounds libnl's blocking receives (family resolution).
+    func setReceiveTimeout(milliseconds: Int) {
+        var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Joins a multicast group (nl_socket_add_membership). EPERM without CAP_NET_ADMIN.
     func addMembership(_ group: Int32) throws(NetlinkPushError) {
         let sk = try handle(.joinGroup)
@@ -248,6 +262,13 @@ final class NLSocket {
     /// One recvmsg() into `buffer`: one syscall per batch, no MSG_PEEK.
     func receive(into buffer: UnsafeMutableRawBufferPointer, blocking: Bool) throws(NetlinkPushError) -> ReceiveResult {
         guard sk != nil else { throw .closed }
+        return try Self.receive(fd: fd, into: buffer, blocking: blocking)
+    }
+
+    /// One recvmsg() on a raw descriptor (the control I/O thread's non-blocking read).
+    static func receive(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, blocking: Bool = false)
+        throws(NetlinkPushError) -> ReceiveResult
+    {
         var addr = sockaddr_nl()
         var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
         while true {

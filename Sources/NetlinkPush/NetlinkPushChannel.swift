@@ -11,10 +11,19 @@ public import Logging
 /// }
 /// ```
 ///
-/// Control requests (``stats()``, ``emit(type:payload:count:)``...) go over one control
-/// socket, serialized by a lock: the channel can be shared between threads and tasks.
-/// They block the calling thread until the kernel answers (``request(type:payload:timeout:)``
-/// up to its timeout).
+/// Control requests (``stats()``, ``emit(type:payload:count:)``,
+/// ``request(type:payload:timeout:)``...) are `async`: they go over one non-blocking
+/// control socket, any number in flight at once (answers are matched by netlink
+/// sequence number), and suspend the calling task, never a thread, until the library's
+/// control I/O thread completes them. Timeouts are enforced by that thread; a cancelled
+/// task stops waiting at once with ``NetlinkPushError/cancelled(operation:)``. The
+/// channel can be shared between threads and tasks.
+///
+/// ```swift
+/// let channel = try NetlinkPushChannel()
+/// let stats = try await channel.stats()
+/// let reply = try await channel.request(type: 7, payload: Array("ping".utf8))
+/// ```
 public final class NetlinkPushChannel: Sendable {
     /// The logger the channel and its subscriptions log to. The library logs at `debug`
     /// and `trace` levels only: it reports what matters through return values, errors
@@ -70,10 +79,10 @@ public final class NetlinkPushChannel: Sendable {
         _ request: ControlRequest, timeoutMs: Int32 = ControlConnection.defaultTimeoutMs,
         awaitingReply: Bool = false,
         onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
-    ) throws(NetlinkPushError) {
+    ) async throws(NetlinkPushError) {
         let id = familyID
         do {
-            try control.perform(
+            try await control.perform(
                 request, familyID: id, timeoutMs: timeoutMs, awaitingReply: awaitingReply, onMessage: onMessage)
         } catch {
             // genetlink answers ENOENT without extack for an unknown family id.
@@ -82,7 +91,7 @@ public final class NetlinkPushChannel: Sendable {
             guard fresh.id != id else { throw error }
             family.withLock { $0 = fresh }
             logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
-            try control.perform(
+            try await control.perform(
                 request, familyID: fresh.id, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
                 onMessage: onMessage)
         }
@@ -181,7 +190,7 @@ public final class NetlinkPushChannel: Sendable {
             // resuming, right after the caller's sequence number).
             var stats: Stats?
             do throws(NetlinkPushError) {
-                try subControl.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+                try subControl.performBlocking(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
                     stats = try MessageDecoder.stats(g)
                 }
             } catch {
@@ -198,10 +207,10 @@ public final class NetlinkPushChannel: Sendable {
                 firstNotice = plan.notice
             }
             if options.registerSubscriber {
-                try subControl.perform(options.subscribeRequest(name: name), familyID: fam.id)
+                try subControl.performBlocking(options.subscribeRequest(name: name), familyID: fam.id)
             }
             try events.addMembership(fam.eventsGroup)
-            let ctrlGroup = try? subControl.withSocket { (s) throws(NetlinkPushError) in
+            let ctrlGroup = try? ControlConnection.withResolverSocket { (s) throws(NetlinkPushError) in
                 try s.resolveGroup(family: "nlctrl", group: "notify")
             }
             if let ctrlGroup { try events.addMembership(ctrlGroup) }
@@ -233,17 +242,17 @@ public final class NetlinkPushChannel: Sendable {
     // MARK: queries
 
     /// All counters and the replay ring's state (`NLPUSH_CMD_GET_STATS`, open to everyone).
-    public func stats() throws(NetlinkPushError) -> Stats {
+    public func stats() async throws(NetlinkPushError) -> Stats {
         var result: Stats?
-        try perform(.getStats) { (g) throws(NetlinkPushError) in result = try MessageDecoder.stats(g) }
+        try await perform(.getStats) { (g) throws(NetlinkPushError) in result = try MessageDecoder.stats(g) }
         guard let result else { throw .malformed(reason: "GET_STATS answered without a reply message") }
         return result
     }
 
     /// The registered subscribers (`NLPUSH_CMD_GET_SUBSCRIBERS` dump, open to everyone).
-    public func subscribers() throws(NetlinkPushError) -> [SubscriberInfo] {
+    public func subscribers() async throws(NetlinkPushError) -> [SubscriberInfo] {
         var list: [SubscriberInfo] = []
-        try perform(.getSubscribers) { (g) throws(NetlinkPushError) in list.append(try MessageDecoder.subscriber(g)) }
+        try await perform(.getSubscribers) { (g) throws(NetlinkPushError) in list.append(try MessageDecoder.subscriber(g)) }
         return list
     }
 
@@ -251,10 +260,10 @@ public final class NetlinkPushChannel: Sendable {
     /// `from` is nil), in order, flagged ``EventFlags/replayed`` (`NLPUSH_CMD_REPLAY` dump);
     /// with `count` (1 to 1,000,000), at most that many of them, the oldest first.
     /// Needs `CAP_NET_ADMIN` unless the module runs with `unprivileged_listen=1`.
-    public func replay(from: UInt64? = nil, count: UInt32? = nil) throws(NetlinkPushError) -> [Event] {
+    public func replay(from: UInt64? = nil, count: UInt32? = nil) async throws(NetlinkPushError) -> [Event] {
         var list: [Event] = []
         let now = monotonicNanoseconds()
-        try perform(.replay(from: from, count: count), timeoutMs: 30_000) { (g) throws(NetlinkPushError) in
+        try await perform(.replay(from: from, count: count), timeoutMs: 30_000) { (g) throws(NetlinkPushError) in
             list.append(try MessageDecoder.event(g, receivedNs: now))
         }
         return list
@@ -266,11 +275,11 @@ public final class NetlinkPushChannel: Sendable {
     ///   - type: event type.
     ///   - payload: at most 61440 bytes.
     ///   - count: 1 to 1,000,000.
-    public func emit(type: UInt32 = 0, payload: [UInt8] = [], count: UInt32 = 1) throws(NetlinkPushError)
+    public func emit(type: UInt32 = 0, payload: [UInt8] = [], count: UInt32 = 1) async throws(NetlinkPushError)
         -> EmitResult
     {
         var result: EmitResult?
-        try perform(
+        try await perform(
             .emit(type: type, payload: payload, count: count, flags: nil, timeoutMs: nil), timeoutMs: 60_000
         ) { (g) throws(NetlinkPushError) in
             guard g.command == Proto.Cmd.emit.rawValue else { return }
@@ -286,8 +295,14 @@ public final class NetlinkPushChannel: Sendable {
     /// The kernel publishes the request and answers the EMIT at once; when a responder
     /// (a subscription with ``SubscriptionOptions/responder``, e.g. ``respond(name:options:)``)
     /// answers, or the request ends otherwise, it unicasts an `NLPUSH_CMD_REPLY` to the
-    /// channel's control socket. This call blocks until that message arrives, at most
-    /// `timeout` plus two seconds. Other control requests of the channel wait meanwhile.
+    /// channel's control socket. This call suspends the task (no thread waits) until that
+    /// message arrives, at most `timeout` plus two seconds (the library's control I/O
+    /// thread enforces the deadline). Other control requests of the channel, including
+    /// other requests, proceed meanwhile: any number can be in flight at once.
+    ///
+    /// Cancelling the calling task ends the wait at once with
+    /// ``NetlinkPushError/cancelled(operation:)``; the request stays published, and its
+    /// answer, when it comes, is dropped.
     ///
     /// - Parameters:
     ///   - type: event type of the request.
@@ -299,15 +314,16 @@ public final class NetlinkPushChannel: Sendable {
     ///   with too many requests pending; ``NetlinkPushError/timedOut(operation:)`` (errno
     ///   `ETIMEDOUT`) when no answer came in time;
     ///   ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` without
-    ///   `CAP_NET_ADMIN`.
+    ///   `CAP_NET_ADMIN`; ``NetlinkPushError/cancelled(operation:)`` when the task is
+    ///   cancelled.
     public func request(type: UInt32 = 0, payload: [UInt8] = [], timeout: Duration = .seconds(1))
-        throws(NetlinkPushError) -> Reply
+        async throws(NetlinkPushError) -> Reply
     {
         let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         guard ms >= 1, ms <= 60_000 else { throw .invalidArgument(reason: "timeout must be 1 ms...60 s") }
         var emitted: EmitResult?
         var outcome: MessageDecoder.RequestOutcome?
-        try perform(
+        try await perform(
             .emit(type: type, payload: payload, count: 1, flags: Proto.flagReplyWanted, timeoutMs: UInt32(ms)),
             timeoutMs: Int32(ms) + Self.requestMarginMs, awaitingReply: true
         ) { (g) throws(NetlinkPushError) in

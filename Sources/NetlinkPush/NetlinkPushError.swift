@@ -90,12 +90,17 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     /// subscription is consumed by one loop, whose end stops it. The second iterator
     /// throws this from its first `next()`; the first one is not disturbed.
     case alreadyIterated(subscription: String)
+    /// The calling task was cancelled while the call waited for the kernel's answer: it
+    /// returned at once (`errno` `ECANCELED`). The request may still take effect in the
+    /// kernel; its answer, if it arrives later, is dropped.
+    case cancelled(operation: Operation)
 
     /// The `errno` of the failure, if it has one.
     public var errno: Int32? {
         switch self {
         case .permissionDenied(_, let e, _), .rejected(_, let e, _), .socket(_, let e, _): return e
         case .timedOut: return ETIMEDOUT
+        case .cancelled: return ECANCELED
         default: return nil
         }
     }
@@ -112,7 +117,7 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     public var operation: Operation? {
         switch self {
         case .permissionDenied(let op, _, _), .rejected(let op, _, _), .socket(let op, _, _),
-            .timedOut(let op):
+            .timedOut(let op), .cancelled(let op):
             return op
         case .familyNotFound: return .resolve
         case .malformed: return .decode
@@ -145,6 +150,8 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             return "invalid argument: \(reason)"
         case .closed:
             return "the nlpush subscription or channel is closed"
+        case .cancelled(let op):
+            return "\(op.rawValue) cancelled while waiting for the kernel's answer"
         case .alreadyIterated(let name):
             return "the events of subscription '\(name)' are already being iterated (one loop per subscription)"
         }

@@ -246,7 +246,7 @@ final class Reader {
         if from < newest.seq {
             do throws(NetlinkPushError) {
                 let count = UInt32(clamping: min(newest.seq - from, 1_000_000))
-                try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
                     (g) throws(NetlinkPushError) in
                     guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
@@ -461,7 +461,7 @@ final class Reader {
                 count = newest >= from ? UInt32(clamping: min(newest - from + 1, 1_000_000)) : 0
             }
             if count != 0 {
-                try core.control.perform(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
                     (g) throws(NetlinkPushError) in
                     guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
@@ -548,7 +548,7 @@ final class Reader {
         guard let fam = family else { return nil }
         var newest: UInt64?
         do throws(NetlinkPushError) {
-            try core.control.perform(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
+            try core.control.performBlocking(.getStats, familyID: fam.id) { (g) throws(NetlinkPushError) in
                 let s = try MessageDecoder.stats(g)
                 self.ringOldestAtLeast = max(self.ringOldestAtLeast, s.oldestSeq)
                 newest = s.nextSeq > 0 ? s.nextSeq - 1 : 0
@@ -605,7 +605,7 @@ final class Reader {
             try events.addMembership(fam.eventsGroup)
             if core.options.registerSubscriber {
                 do throws(NetlinkPushError) {
-                    try core.control.perform(core.options.subscribeRequest(name: core.name), familyID: fam.id)
+                    try core.control.performBlocking(core.options.subscribeRequest(name: core.name), familyID: fam.id)
                 } catch {
                     guard case .rejected(_, let e, _) = error, e == 17 /* EEXIST */ else { throw error }
                 }

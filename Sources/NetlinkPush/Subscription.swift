@@ -41,7 +41,15 @@ public final class Subscription: Sendable {
     }
 
     /// Acknowledges `event`, or answers it when it is a request, with a unicast
-    /// `NLPUSH_CMD_ACK` from the control socket, and waits for the kernel's answer.
+    /// `NLPUSH_CMD_ACK` from the control socket, and suspends until the kernel's answer
+    /// arrives (no thread waits: the library's control I/O thread completes it, so an
+    /// `ack` inside the `for try await` loop does not hold up other calls).
+    ///
+    /// ```swift
+    /// for try await item in sub.events {
+    ///     if case .event(let e) = item { try await sub.ack(e) }
+    /// }
+    /// ```
     ///
     /// For a plain event (not ``Event/wantsReply``) this is a "seen" acknowledgement
     /// carrying only the sequence number (and the event's ``Event/epoch``); `status` and
@@ -60,8 +68,9 @@ public final class Subscription: Sendable {
     ///   load of the module, `EINVAL` for a sequence number that was never published;
     ///   ``NetlinkPushError/familyNotFound(family:)`` while disconnected;
     ///   ``NetlinkPushError/closed`` once the subscription stopped (cancelled, or its
-    ///   loop over ``events`` ended).
-    public func ack(_ event: Event, status: Int32? = nil, reply: [UInt8]? = nil) throws(NetlinkPushError) {
+    ///   loop over ``events`` ended); ``NetlinkPushError/cancelled(operation:)`` when the
+    ///   task is cancelled while waiting.
+    public func ack(_ event: Event, status: Int32? = nil, reply: [UInt8]? = nil) async throws(NetlinkPushError) {
         let epoch = event.epoch == 0 ? nil : event.epoch
         let request: ControlRequest
         if event.wantsReply {
@@ -73,7 +82,7 @@ public final class Subscription: Sendable {
         } else {
             request = .ack(seq: event.seq, status: nil, payload: nil, epoch: epoch)
         }
-        try core.perform(request)
+        try await core.perform(request)
     }
 
     /// Whether this subscription registered as a responder (``SubscriptionOptions/responder``).
@@ -285,11 +294,11 @@ final class SubscriptionCore: Sendable {
         continuation.finish()
     }
 
-    func perform(_ request: ControlRequest) throws(NetlinkPushError) {
+    func perform(_ request: ControlRequest) async throws(NetlinkPushError) {
         let state = shared.withLock { ($0.family, $0.stopping) }
         if state.1 { throw .closed }
         guard let family = state.0 else { throw .familyNotFound(family: nlpushFamilyName) }
-        try control.perform(request, familyID: family.id)
+        try await control.perform(request, familyID: family.id)
     }
 
     /// Asks the reader thread to stop (idempotent, never blocks).

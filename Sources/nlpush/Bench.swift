@@ -71,7 +71,7 @@ struct Bench: AsyncParsableCommand {
                 let t0 = monotonicNow()
                 switch producer {
                 case .emit:
-                    _ = try channel.emit(type: 0xbe, payload: Pattern.bytes(size.value), count: UInt32(count))
+                    _ = try await channel.emit(type: 0xbe, payload: Pattern.bytes(size.value), count: UInt32(count))
                 case .test:
                     try TestModule.emit(count: count, size: size.value, type: 0xbe)
                 }

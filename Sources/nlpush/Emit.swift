@@ -69,7 +69,7 @@ struct Emit: AsyncParsableCommand {
         try await guarded("emit") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
             if waitReply {
-                let r = try channel.request(type: type, payload: bytes, timeout: .milliseconds(timeout))
+                let r = try await channel.request(type: type, payload: bytes, timeout: .milliseconds(timeout))
                 if common.json {
                     var j = JSONLine()
                     j.add("kind", "reply")
@@ -85,7 +85,7 @@ struct Emit: AsyncParsableCommand {
                 }
                 return
             }
-            let r = try channel.emit(type: type, payload: bytes, count: count)
+            let r = try await channel.emit(type: type, payload: bytes, count: count)
             if common.json {
                 var j = JSONLine()
                 j.add("kind", "emit")

@@ -180,7 +180,7 @@ struct Consumer: Sendable {
                     // one is refused, and an answer must come from a responder).
                     if ack && !e.wantsReply {
                         do {
-                            try s.ack(e)
+                            try await s.ack(e)
                             sum.acked += 1
                             // done with the event only once the kernel took the ack
                             sum.lastNs = monotonicNow()

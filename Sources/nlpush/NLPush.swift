@@ -90,6 +90,7 @@ func code(for e: NetlinkPushError) -> Int32 {
     case .timedOut: return Exit.timedOut
     case .invalidArgument: return Exit.usage
     case .malformed, .socket, .closed, .alreadyIterated: return Exit.ioError
+    case .cancelled: return Exit.failed
     }
 }
 

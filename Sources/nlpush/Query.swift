@@ -11,7 +11,7 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         Out.setUp()
         try await guarded("stats") {
-            let s = try NetlinkPushChannel(logger: common.logger("nlpush")).stats()
+            let s = try await NetlinkPushChannel(logger: common.logger("nlpush")).stats()
             let rows: [(String, String)] = [
                 ("published", "\(s.published)"), ("delivered", "\(s.delivered)"),
                 ("no_listeners", "\(s.noListeners)"), ("delivery_errors", "\(s.deliveryErrors)"),
@@ -49,7 +49,7 @@ struct Subscribers: AsyncParsableCommand {
     func run() async throws {
         Out.setUp()
         try await guarded("subscribers") {
-            let list = try NetlinkPushChannel(logger: common.logger("nlpush")).subscribers()
+            let list = try await NetlinkPushChannel(logger: common.logger("nlpush")).subscribers()
             let now = monotonicNow()
             if common.json {
                 for s in list {

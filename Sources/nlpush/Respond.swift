@@ -106,7 +106,7 @@ struct Respond: AsyncParsableCommand {
                 }
                 var outcome = "answered"
                 do {
-                    try sub.ack(e, status: status, reply: reply)
+                    try await sub.ack(e, status: status, reply: reply)
                     answered += 1
                 } catch let err as NetlinkPushError {
                     if case .rejected(_, let errno, _) = err, errno == ENOENT || errno == ESTALE {

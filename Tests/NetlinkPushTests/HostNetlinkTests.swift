@@ -32,17 +32,115 @@ struct HostNetlinkTests {
     }
 
     @Test("a real kernel error comes back with its errno, not a libnl code")
-    func kernelErrorKeepsErrno() throws {
+    func kernelErrorKeepsErrno() async throws {
         // GETFAMILY on the controller for an unknown name: the kernel answers -ENOENT.
         // We send it with our own request path (nl_send_auto + recvmsg) by pointing the
         // nlpush GET_STATS encoder at an unused family id: genetlink answers ENOENT.
         let control = try ControlConnection()
-        #expect {
-            try control.perform(.getStats, familyID: 0x7ff0)
+        await #expect {
+            try await control.perform(.getStats, familyID: 0x7ff0)
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.stats, let code, _) = e else { return false }
             return code == 2  // ENOENT
         }
+    }
+
+    @Test("many calls in flight on one control socket, matched by sequence number")
+    func concurrentCallsOnOneSocket() async throws {
+        let control = try ControlConnection()
+        let threadsBefore = taskCountHost()
+        let results = await withTaskGroup(of: Int32?.self) { group in
+            for i in 0..<500 {
+                group.addTask {
+                    do throws(NetlinkPushError) {
+                        if i % 2 == 0 {
+                            try await control.perform(.getStats, familyID: 0x7ff0)
+                            return 0
+                        }
+                        var found = false
+                        try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl) { _ in found = true }
+                        return found ? 1 : -1
+                    } catch {
+                        return error.errno
+                    }
+                }
+            }
+            var all: [Int32?] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 500)
+        #expect(results.filter { $0 == 2 }.count == 250)  // ENOENT for the unknown family id
+        #expect(results.filter { $0 == 1 }.count == 250)  // GETFAMILY answered with its message
+        // Only the library's control I/O thread is added (plus the cooperative pool).
+        #expect(taskCountHost() <= threadsBefore + 1 + ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    @Test("concurrent dumps on one socket are queued, not refused with EBUSY")
+    func concurrentDumps() async throws {
+        let control = try ControlConnection()
+        let counts = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    var n = 0
+                    do throws(NetlinkPushError) {
+                        try await control.perform(.ctrlGetPolicy(familyID: NL.genlIDCtrl), familyID: NL.genlIDCtrl) { _ in n += 1 }
+                    } catch {
+                        return -1
+                    }
+                    return n
+                }
+            }
+            var all: [Int] = []
+            for await c in group { all.append(c) }
+            return all
+        }
+        #expect(counts.count == 20)
+        #expect(counts.allSatisfy { $0 > 0 })
+        #expect(Set(counts).count == 1)
+    }
+
+    @Test("a deadline is enforced by the I/O thread; a cancelled call returns within 50 ms")
+    func timeoutAndCancellation() async throws {
+        let control = try ControlConnection()
+        // GETFAMILY is ACKed but never followed by an NLPUSH_CMD_REPLY: waits for the deadline.
+        let start = ContinuousClock.now
+        await #expect(throws: NetlinkPushError.timedOut(operation: .describe)) {
+            try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl, timeoutMs: 200, awaitingReply: true)
+        }
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(190) && waited < .seconds(10))  // generous: TCG, parallel tests
+
+        let task = Task { () async -> (NetlinkPushError?, ContinuousClock.Instant) in
+            do throws(NetlinkPushError) {
+                try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl, timeoutMs: 10_000, awaitingReply: true)
+                return (nil, .now)
+            } catch {
+                return (error, .now)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let cancelledAt = ContinuousClock.now
+        task.cancel()
+        let (error, returnedAt) = await task.value
+        #expect(error == .cancelled(operation: .describe))
+        #expect(returnedAt - cancelledAt < .milliseconds(50))
+        // The socket still serves calls afterwards (the late answer was dropped).
+        try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl)
+        // A task cancelled before the call does not send anything.
+        let early = Task { () async -> NetlinkPushError? in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do throws(NetlinkPushError) {
+                try await control.perform(.getStats, familyID: 0x7ff0)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(await early.value == .cancelled(operation: .stats))
+        // Closed: pending and later calls throw .closed.
+        control.close()
+        await #expect(throws: NetlinkPushError.closed) { try await control.perform(.getStats, familyID: 0x7ff0) }
     }
 
     @Test(
@@ -68,6 +166,7 @@ struct HostNetlinkTests {
             .timedOut(operation: .request),
             .invalidArgument(reason: "x"),
             .closed,
+            .cancelled(operation: .request),
         ]
         for e in errors {
             #expect(!e.description.contains("\n"))
@@ -91,4 +190,9 @@ struct HostNetlinkTests {
         #expect(stale.errno == 116)
         #expect(stale.extack == "epoch belongs to another load of the module")
     }
+}
+
+/// Threads of this process (/proc/self/task).
+func taskCountHost() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
 }

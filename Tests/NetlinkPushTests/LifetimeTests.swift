@@ -47,7 +47,7 @@ struct LifetimeTests {
         #expect(seen == [1, 2])
         #expect(h.core.isStopping, "the loop ended but the subscription runs on")
         // the subscription object is still held, and says so
-        #expect(throws: NetlinkPushError.closed) { try h.sub.ack(Event(seq: 1)) }
+        await #expect(throws: NetlinkPushError.closed) { try await h.sub.ack(Event(seq: 1)) }
     }
 
     @Test("an error thrown in the loop body stops the subscription")

@@ -34,7 +34,7 @@ enum Debugfs {
 func waitTransmitted(_ channel: NetlinkPushChannel, timeout: Double = 120) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while true {
-        let s = try channel.stats()
+        let s = try await channel.stats()
         let settled = s.delivered + s.noListeners + s.deliveryErrors + s.txqDrops
         if settled >= s.published { return }
         guard Date() < deadline else {
@@ -262,4 +262,9 @@ final class Recorder: @unchecked Sendable {
     }
 
     func stop() { task?.cancel() }
+}
+
+/// The outcome of an async call as a `Result` (typed errors kept).
+func asyncResult<T: Sendable>(_ work: () async throws(NetlinkPushError) -> T) async -> Result<T, NetlinkPushError> {
+    do throws(NetlinkPushError) { return .success(try await work()) } catch { return .failure(error) }
 }

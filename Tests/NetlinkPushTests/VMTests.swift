@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import Synchronization
 @testable import NetlinkPush
 
 /// Tests against the real module. They run inside a VM (scripts/vm-test.sh) where
@@ -13,17 +14,17 @@ import Testing
 struct VMTests {
     let logger = Logger(label: "nlpush.test")
 
-    @Test func channelResolvesAndQueries() throws {
+    @Test func channelResolvesAndQueries() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
         #expect(channel.familyID >= 0x10)
         #expect(channel.version == 2)
         #expect(channel.eventsGroupID > 0)
-        let stats = try channel.stats()
+        let stats = try await channel.stats()
         #expect(stats.epoch != 0)
         #expect(stats.nextSeq >= 1)
         #expect(stats.oldestSeq <= stats.nextSeq)
         #expect(stats.ringMaxEvents == 4096)
-        _ = try channel.subscribers()
+        _ = try await channel.subscribers()
     }
 
     @Test func kernelRejectionsCarryErrnoAndExtack() async throws {
@@ -31,19 +32,19 @@ struct VMTests {
         let sub = try channel.subscribe(name: "rejections")
         defer { sub.cancel() }
         // never published
-        #expect {
-            try sub.ack(Event(seq: 1 << 60))
+        await #expect {
+            try await sub.ack(Event(seq: 1 << 60))
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
             return code == EINVAL && (msg ?? "").contains("never published")
         }
-        let r = try channel.emit(type: 1, payload: [1], count: 1)
+        let r = try await channel.emit(type: 1, payload: [1], count: 1)
         #expect(r.epoch != 0)
-        #expect(r.epoch == (try channel.stats().epoch))
+        #expect(r.epoch == (try await channel.stats().epoch))
         // (c) an answer (ACK with STATUS) from a socket that did not subscribe as a
         // responder: EPERM with the kernel's extack, before anything else is looked at
-        #expect {
-            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
+        await #expect {
+            try await sub.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .permissionDenied(.ack, let code, let msg) = e else {
                 return false
@@ -51,55 +52,55 @@ struct VMTests {
             return code == EPERM && (msg ?? "").contains("responder")
         }
         // an ack naming another load of the module: ESTALE with extack
-        #expect {
-            try sub.ack(Event(seq: r.firstSeq, epoch: r.epoch ^ 0x5a5a))
+        await #expect {
+            try await sub.ack(Event(seq: r.firstSeq, epoch: r.epoch ^ 0x5a5a))
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
             return code == ESTALE && msg != nil
         }
         // the right epoch: accepted
-        try sub.ack(Event(seq: r.firstSeq, epoch: r.epoch))
+        try await sub.ack(Event(seq: r.firstSeq, epoch: r.epoch))
         // a request is never acked without a status (refused before anything is sent)
-        #expect(throws: NetlinkPushError.invalidArgument(reason: "seq \(r.firstSeq) is a request: a responder answers it with a status, nobody acks it plainly")) {
-            try sub.ack(Event(seq: r.firstSeq, flags: .replyWanted))
+        await #expect(throws: NetlinkPushError.invalidArgument(reason: "seq \(r.firstSeq) is a request: a responder answers it with a status, nobody acks it plainly")) {
+            try await sub.ack(Event(seq: r.firstSeq, flags: .replyWanted))
         }
         // a responder answering an event that is no waiting request: ENOENT
         let responder = try channel.respond(name: "rejections-r")
         defer { responder.cancel() }
         #expect(responder.isResponder)
-        #expect {
-            try responder.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
+        await #expect {
+            try await responder.ack(Event(seq: r.firstSeq, flags: .replyWanted, epoch: r.epoch), status: 1, reply: [1])
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.ack, let code, let msg) = e else { return false }
             return code == ENOENT && msg != nil
         }
-        let list = try channel.subscribers()
+        let list = try await channel.subscribers()
         #expect(list.first { $0.portID == responder.portID }?.isResponder == true)
         #expect(list.first { $0.portID == sub.portID }?.isResponder == false)
-        #expect(try channel.stats().responders >= 1)
+        #expect(try await channel.stats().responders >= 1)
         responder.cancel()
         // (a) no responder registered: a request fails at once with ENOTCONN
         var gone = false
         for _ in 0..<100 {
-            if (try channel.stats().responders) == 0 { gone = true; break }
+            if (try await channel.stats().responders) == 0 { gone = true; break }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         #expect(gone, "the responder's registration outlived its sockets")
         let t0 = ContinuousClock.now
-        #expect {
-            try channel.request(type: 1, payload: [], timeout: .seconds(5))
+        await #expect {
+            try await channel.request(type: 1, payload: [], timeout: .seconds(5))
         } throws: { error in
             guard let e = error as? NetlinkPushError, case .rejected(.request, let code, let msg) = e else { return false }
             return code == ENOTCONN && msg != nil
         }
         #expect(ContinuousClock.now - t0 < .seconds(1), "ENOTCONN must come at once, not after the timeout")
         // EMIT flags other than REPLY_WANTED, or COUNT > 1 with a request: refused
-        #expect(throws: NetlinkPushError.self) {
-            try channel.perform(.emit(type: 1, payload: nil, count: 2, flags: 1, timeoutMs: nil))
+        await #expect(throws: NetlinkPushError.self) {
+            try await channel.perform(.emit(type: 1, payload: nil, count: 2, flags: 1, timeoutMs: nil))
         }
         // second SUBSCRIBE from the same control socket: EEXIST
-        #expect {
-            try sub.core.perform(.subscribe(name: "again"))
+        await #expect {
+            try await sub.core.perform(.subscribe(name: "again"))
         } throws: { error in
             (error as? NetlinkPushError)?.errno == EEXIST
         }
@@ -108,7 +109,7 @@ struct VMTests {
     @Test func emitAndReplayOverNetlink() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
         let sub = try channel.subscribe(name: "emit")
-        let r = try channel.emit(type: 3, payload: Array(0..<100), count: 50)
+        let r = try await channel.emit(type: 3, payload: Array(0..<100), count: 50)
         #expect(r.count == 50)
         let seqs = try #require(r.seqs)
         let c = try await collect(sub.events, timeout: 60, "50 emitted events") { c in
@@ -118,12 +119,12 @@ struct VMTests {
         #expect(evs.map(\.seq) == Array(seqs))
         #expect(evs.allSatisfy { $0.type == 3 && $0.payload == Array(0..<100) && !$0.flags.contains(.replayed) })
         #expect(evs.allSatisfy { $0.receivedNs >= $0.timestampNs })
-        let replayed = try channel.replay(from: seqs.lowerBound)
+        let replayed = try await channel.replay(from: seqs.lowerBound)
         #expect(Array(replayed.prefix(50).map(\.seq)) == Array(seqs))
         #expect(replayed.allSatisfy { $0.flags.contains(.replayed) })
-        let bounded = try channel.replay(from: seqs.lowerBound + 10, count: 7)
+        let bounded = try await channel.replay(from: seqs.lowerBound + 10, count: 7)
         #expect(bounded.map(\.seq) == Array((seqs.lowerBound + 10)...(seqs.lowerBound + 16)))
-        #expect(throws: NetlinkPushError.self) { try channel.replay(from: 1, count: 0) }
+        await #expect(throws: NetlinkPushError.self) { try await channel.replay(from: 1, count: 0) }
         sub.cancel()
     }
 
@@ -133,7 +134,7 @@ struct VMTests {
         let channel = try NetlinkPushChannel(logger: logger)
         let options = SubscriptionOptions(receiveBufferSize: 16 << 20)
         let subs = try (0..<3).map { try channel.subscribe(name: "burst\($0)", options: options) }
-        let first = try channel.stats().nextSeq
+        let first = try await channel.stats().nextSeq
         let last = first + 9999
         async let results: [Collected] = withThrowingTaskGroup(of: Collected.self) { group in
             for s in subs {
@@ -148,7 +149,7 @@ struct VMTests {
         for c in try await results {
             c.check(first: first, last: last, size: 256, type: 7)
         }
-        let stats = try channel.stats()
+        let stats = try await channel.stats()
         #expect(stats.nextSeq == last + 1)
         for s in subs { s.cancel() }
     }
@@ -164,7 +165,7 @@ struct VMTests {
             var requestsSeen = 0
             for try await item in watcher.events {
                 guard case .event(let e) = item else { continue }
-                if e.wantsReply { requestsSeen += 1 } else { try watcher.ack(e) }
+                if e.wantsReply { requestsSeen += 1 } else { try await watcher.ack(e) }
             }
             return requestsSeen
         }
@@ -176,10 +177,10 @@ struct VMTests {
                 if e.wantsReply {
                     if e.type == 99 { continue }  // left unanswered: the request times out
                     // reply: de ad + first four payload bytes; status 40 + type
-                    try sub.ack(e, status: 40 + Int32(e.type), reply: [0xde, 0xad] + e.payload.prefix(4))
+                    try await sub.ack(e, status: 40 + Int32(e.type), reply: [0xde, 0xad] + e.payload.prefix(4))
                     answered += 1
                 } else {
-                    try sub.ack(e)
+                    try await sub.ack(e)
                 }
             }
             return answered
@@ -194,29 +195,29 @@ struct VMTests {
             })
         #expect(fields["status"] == "49", "read back: \(line)")
         // payload byte i of request seq s is (s+i)%251
-        let seq = try channel.stats().nextSeq - 1
+        let seq = try await channel.stats().nextSeq - 1
         let expected = [0xde, 0xad] + (0..<4).map { UInt8((seq + UInt64($0)) % 251) }
         #expect(fields["reply"] == expected.map { String(format: "%02x", $0) }.joined(), "read back: \(line)")
 
         // The same through NLPUSH_CMD_EMIT with REPLY_WANTED: the EMIT returns at once,
         // the answer comes back as NLPUSH_CMD_REPLY.
-        let reply = try await blocking { Result { try channel.request(type: 2, payload: [7, 7, 7, 7, 7], timeout: .seconds(5)) } }.get()
+        let reply = try await asyncResult { () async throws(NetlinkPushError) -> Reply in try await channel.request(type: 2, payload: [7, 7, 7, 7, 7], timeout: .seconds(5)) }.get()
         #expect(reply.status == 42)
         #expect(reply.payload == [0xde, 0xad, 7, 7, 7, 7])
         #expect(reply.portID == sub.portID)
         for i in 0..<20 {  // back to back: each REPLY is matched to its own EMIT
-            let r = try await blocking { Result { try channel.request(type: 3, payload: [UInt8(i)], timeout: .seconds(5)) } }.get()
+            let r = try await asyncResult { () async throws(NetlinkPushError) -> Reply in try await channel.request(type: 3, payload: [UInt8(i)], timeout: .seconds(5)) }.get()
             #expect(r.status == 43 && r.payload == [0xde, 0xad, UInt8(i)] && r.portID == sub.portID)
         }
 
         // A request nobody answers: the kernel's timeout, reported as .timedOut, in time.
         let t0 = ContinuousClock.now
-        let late = await blocking { Result { try channel.request(type: 99, payload: [], timeout: .milliseconds(300)) } }
+        let late = await asyncResult { () async throws(NetlinkPushError) -> Reply in try await channel.request(type: 99, payload: [], timeout: .milliseconds(300)) }
         let took = ContinuousClock.now - t0
         #expect(throws: NetlinkPushError.timedOut(operation: .request)) { try late.get() }
         #expect(took >= .milliseconds(250) && took < .milliseconds(2300), "took \(took)")
 
-        let list = try channel.subscribers()
+        let list = try await channel.subscribers()
         let me = list.first { $0.portID == sub.portID }
         #expect(me?.name == "replier")
         #expect(me?.isResponder == true)
@@ -240,7 +241,7 @@ struct VMTests {
             sub.cancel()
         }
         let t0 = ContinuousClock.now
-        let r = await blocking { Result { try channel.request(type: 5, payload: [1], timeout: .seconds(20)) } }
+        let r = await asyncResult { () async throws(NetlinkPushError) -> Reply in try await channel.request(type: 5, payload: [1], timeout: .seconds(20)) }
         #expect(ContinuousClock.now - t0 < .seconds(10))
         #expect {
             try r.get()
@@ -256,7 +257,7 @@ struct VMTests {
         try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
         let channel = try NetlinkPushChannel(logger: logger)
         let sub = try channel.subscribe(name: "overrun", options: .init(receiveBufferSize: 8192))
-        let before = try channel.stats()
+        let before = try await channel.stats()
         let first = before.nextSeq, last = first + 2999
         // .recovered(count) follows the replayed events: wait for both.
         async let c = collect(sub.events, timeout: 600, "overrun recovery") {
@@ -265,7 +266,7 @@ struct VMTests {
         #expect(await Debugfs.write("emit", "3000 256 5") > 0)
         let got = try await c
         got.check(first: first, last: last, size: 256, type: 5)
-        let after = try channel.stats()
+        let after = try await channel.stats()
         print("overrun test: delivery errors +\(after.deliveryErrors - before.deliveryErrors), recovered \(got.recovered)")
         #expect(after.deliveryErrors > before.deliveryErrors, "the 8 KiB buffer never overran")
         #expect(got.recovered > 0)
@@ -279,7 +280,7 @@ struct VMTests {
         let before = socketInodes()
         let sub = try channel.subscribe(name: "slow", options: .init(bufferCapacity: 256))
         let sockets = socketInodes().subtracting(before)
-        let first = try channel.stats().nextSeq, last = first + 1999
+        let first = try await channel.stats().nextSeq, last = first + 1999
         #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
         try await waitTransmitted(channel)  // every event reached the socket
         try await waitDrained(sockets)  // and the reader read it (the buffer took 256)
@@ -300,7 +301,7 @@ struct VMTests {
         let sub = try channel.subscribe(
             name: "no-recovery", options: .init(bufferCapacity: 256, recovery: false))
         let sockets = socketInodes().subtracting(before)
-        let first = try channel.stats().nextSeq, last = first + 1999
+        let first = try await channel.stats().nextSeq, last = first + 1999
         #expect(await Debugfs.write("emit", "2000 128 4") > 0)  // consumer not started yet
         try await waitTransmitted(channel)  // every event reached the socket
         try await waitDrained(sockets)  // and the reader read it (the buffer took 256)
@@ -325,12 +326,12 @@ struct VMTests {
         let before = socketInodes()
         let sub = try channel.subscribe(name: "lossy", options: .init(bufferCapacity: 1024))
         let sockets = socketInodes().subtracting(before)
-        let first = try channel.stats().nextSeq, last = first + 5999
+        let first = try await channel.stats().nextSeq, last = first + 5999
         #expect(await Debugfs.write("emit", "6000 64 6") > 0)  // > ring_events=4096, consumer stalled
         try await waitTransmitted(channel)
         try await waitDrained(sockets)
         try await Task.sleep(nanoseconds: 200_000_000)
-        let oldest = try channel.stats().oldestSeq
+        let oldest = try await channel.stats().oldestSeq
         #expect(oldest > first + 1024)
         let got = try await collect(sub.events, timeout: 600, "lost range") { $0.events.last?.seq ?? 0 >= last }
         // The buffer held the first events (up to 1024 items), the ring kept the newest
@@ -357,7 +358,7 @@ struct VMTests {
             consumer.cancel()  // consuming task cancelled -> onTermination
             _ = try? await consumer.value
             b.cancel()
-            #expect(throws: NetlinkPushError.self) { try b.ack(Event(seq: 1)) }
+            await #expect(throws: NetlinkPushError.self) { try await b.ack(Event(seq: 1)) }
         }
         var now = openFDCount()
         for _ in 0..<100 where now != baseline {
@@ -365,7 +366,7 @@ struct VMTests {
             now = openFDCount()
         }
         #expect(now == baseline)
-        let names = try channel.subscribers().map(\.name)
+        let names = try await channel.subscribers().map(\.name)
         #expect(!names.contains { $0.hasPrefix("cancel-") })
     }
 
@@ -378,8 +379,8 @@ struct VMTests {
             let sub = try channel.subscribe(name: "loop-\(way)")
             #expect(openFDCount() >= fds + 3)  // event + control socket + eventfd
             #expect(readerThreadCount() == readers + 1)
-            #expect(try channel.subscribers().contains { $0.portID == sub.portID })
-            _ = try channel.emit(type: 1, payload: [1], count: 3)
+            #expect(try await channel.subscribers().contains { $0.portID == sub.portID })
+            _ = try await channel.emit(type: 1, payload: [1], count: 3)
             let ended: ContinuousClock.Instant
             switch way {
             case "break":
@@ -407,7 +408,7 @@ struct VMTests {
             var released = false
             var listed = true
             repeat {
-                listed = try channel.subscribers().contains { $0.portID == sub.portID }
+                listed = try await channel.subscribers().contains { $0.portID == sub.portID }
                 if !listed && openFDCount() == fds && readerThreadCount() == readers && threadCount() <= threads {
                     released = true
                     break
@@ -423,7 +424,7 @@ struct VMTests {
                 """)
             print("loop end by \(way): released after \(took)")
             #expect(!sub.isActive)
-            #expect(throws: NetlinkPushError.closed) { try sub.ack(Event(seq: 1)) }
+            await #expect(throws: NetlinkPushError.closed) { try await sub.ack(Event(seq: 1)) }
         }
     }
 
@@ -434,7 +435,7 @@ struct VMTests {
         var first = sub.events.makeAsyncIterator()
         var second = sub.events.makeAsyncIterator()
         await #expect(throws: NetlinkPushError.alreadyIterated(subscription: "twice")) { _ = try await second.next() }
-        let r = try channel.emit(type: 2, payload: [9], count: 1)
+        let r = try await channel.emit(type: 2, payload: [9], count: 1)
         let item = try await first.next()
         #expect(item?.event?.seq == r.firstSeq)
         #expect(sub.isActive)
@@ -449,13 +450,13 @@ struct VMTests {
     @Test("resume from seq N: N+1... from the ring, intact, then live events, no duplicates")
     func resumeFromSequence() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
-        let r = try channel.emit(type: 11, payload: [1, 2, 3], count: 50)
+        let r = try await channel.emit(type: 11, payload: [1, 2, 3], count: 50)
         let n = r.firstSeq + 19
         let last = r.firstSeq + 69
         let sub = try channel.subscribe(name: "resume", from: n, epoch: r.epoch)
         async let c = collect(sub.events, timeout: 120, "resume", keepItems: true) { $0.events.last?.seq ?? 0 >= last }
         try await Task.sleep(nanoseconds: 50_000_000)
-        let live = try channel.emit(type: 11, payload: [1, 2, 3], count: 20)
+        let live = try await channel.emit(type: 11, payload: [1, 2, 3], count: 20)
         #expect(live.firstSeq == r.firstSeq + 50)
         let got = try await c
         #expect(got.lost.isEmpty)
@@ -470,11 +471,11 @@ struct VMTests {
     @Test("resume from before the ring's oldest event: an explicit .lost range first")
     func resumeBeforeTheRing() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
-        var s = try channel.stats()
+        var s = try await channel.stats()
         if s.oldestSeq < 100 {  // the ring has not wrapped yet: make it
-            _ = try channel.emit(type: 12, payload: [], count: s.ringMaxEvents + 200)
+            _ = try await channel.emit(type: 12, payload: [], count: s.ringMaxEvents + 200)
             try await waitTransmitted(channel)
-            s = try channel.stats()
+            s = try await channel.stats()
         }
         let oldest = s.oldestSeq, newest = s.nextSeq - 1
         try #require(oldest > 11 && newest >= oldest)
@@ -491,7 +492,7 @@ struct VMTests {
     @Test("resume with another load's epoch (or a seq beyond the newest): the reload is reported")
     func resumeAcrossAReload() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
-        let s = try channel.stats()
+        let s = try await channel.stats()
         let newest = s.nextSeq - 1
         let stale = s.epoch ^ 0x5a5a
         let sub = try channel.subscribe(name: "resume-epoch", from: 5, epoch: stale)
@@ -515,7 +516,7 @@ struct VMTests {
         #expect(throws: NetlinkPushError.self) {
             _ = try channel.subscribe(name: "resume-bad", from: newest + 1000, epoch: s.epoch)
         }
-        #expect(try !channel.subscribers().contains { $0.name == "resume-bad" })
+        #expect(try await !channel.subscribers().contains { $0.name == "resume-bad" })
     }
 
     @Test(
@@ -527,12 +528,12 @@ struct VMTests {
         let sub = try channel.subscribe(name: "reload", options: .init(reconnectPollIntervalMs: 500))
         let rec = Recorder(sub.events)
         try await Task.sleep(nanoseconds: 100_000_000)
-        let oldEpoch = try channel.stats().epoch
+        let oldEpoch = try await channel.stats().epoch
         #expect(await run("/usr/sbin/rmmod", ["nlpush_test", "nlpush"]) == 0)
         let d = try await rec.wait(120, ".disconnected") { $0.disconnected > 0 }
         #expect(d.disconnected == 1)
         #expect(!ModuleState.isLoaded)
-        #expect(throws: NetlinkPushError.self) { try sub.ack(Event(seq: 1)) }
+        await #expect(throws: NetlinkPushError.self) { try await sub.ack(Event(seq: 1)) }
 
         #expect(await run("/usr/sbin/insmod", ["\(dir)/nlpush.ko"]) == 0)
         #expect(await run("/usr/sbin/insmod", ["\(dir)/nlpush_test.ko"]) == 0)
@@ -542,18 +543,178 @@ struct VMTests {
         let c = try await rec.wait(120, "events after reload") { $0.events.last?.seq ?? 0 >= 100 }
         c.check(first: 1, last: 100, size: 32, type: 8)
         // The channel re-resolves the family by itself.
-        #expect(try channel.stats().nextSeq == 101)
-        let me = try channel.subscribers().first { $0.portID == sub.portID }
+        #expect(try await channel.stats().nextSeq == 101)
+        let me = try await channel.subscribers().first { $0.portID == sub.portID }
         #expect(me?.name == "reload")
-        try sub.ack(c.events[0])
+        try await sub.ack(c.events[0])
         // A new load, a new epoch: an ack of an event of the old one is refused (ESTALE).
         #expect(c.events[0].epoch != oldEpoch && c.events[0].epoch != 0)
-        #expect {
-            try sub.ack(Event(seq: 1, epoch: oldEpoch))
+        await #expect {
+            try await sub.ack(Event(seq: 1, epoch: oldEpoch))
         } throws: { error in
             (error as? NetlinkPushError)?.errno == ESTALE && (error as? NetlinkPushError)?.extack != nil
         }
         rec.stop()
         sub.cancel()
+    }
+
+    // MARK: async control API
+
+    @Test("1,000 concurrent requests from one process complete on the library's own threads")
+    func thousandConcurrentRequests() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "bulk-responder")
+        let responder = Task {
+            var answered = 0
+            for try await item in sub.events {
+                guard case .event(let e) = item, e.wantsReply else { continue }
+                try await sub.ack(e, status: 7, reply: Array(e.payload.prefix(4)))
+                answered += 1
+            }
+            return answered
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let before = threadNames()
+        let sampler = ThreadSampler()
+        let results = await withTaskGroup(of: (UInt32, Result<Reply, NetlinkPushError>).self) { group in
+            for i in UInt32(0)..<1000 {
+                group.addTask {
+                    let payload = withUnsafeBytes(of: i.littleEndian) { Array($0) }
+                    return (i, await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                        try await channel.request(type: 21, payload: payload, timeout: .seconds(30))
+                    })
+                }
+            }
+            var all: [(UInt32, Result<Reply, NetlinkPushError>)] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        let peak = sampler.stop()
+        let after = threadNames()
+        let ok = results.filter { i, r in
+            guard case .success(let reply) = r else { return false }
+            return reply.status == 7 && reply.payload == withUnsafeBytes(of: i.littleEndian) { Array($0) }
+        }
+        let failures = results.compactMap { _, r -> NetlinkPushError? in
+            if case .failure(let e) = r { return e } else { return nil }
+        }
+        print("THREADS-1000: before=\(before.values.reduce(0, +)) \(before.sorted { $0.key < $1.key }) peak=\(peak) after=\(after.values.reduce(0, +)) \(after.sorted { $0.key < $1.key }) ok=\(ok.count) failures=\(Set(failures.map(\.description)))")
+        #expect(ok.count == 1000, "failures: \(Set(failures.map(\.description)))")
+        // The library's own threads (one reader per subscription, one control I/O
+        // thread) were there before; the calls add at most the cooperative pool.
+        #expect(before["nlpush-control"] == 1 && before["nlpush-reader"] == 1)
+        #expect(peak <= before.values.reduce(0, +) + ProcessInfo.processInfo.activeProcessorCount)
+        #expect(after["nlpush-control"] == 1 && after["nlpush-reader"] == 1)
+        responder.cancel()
+        #expect(try await responder.value >= 1000)
+    }
+
+    @Test("a cancelled request returns within 50 ms; its late REPLY is dropped")
+    func cancelledRequest() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "slow-responder")
+        let responder = Task {
+            for try await item in sub.events {
+                guard case .event(let e) = item, e.wantsReply, e.type != 99 else { continue }
+                try await sub.ack(e, status: 1)
+            }
+        }
+        let task = Task {
+            await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 99, payload: [1], timeout: .milliseconds(400))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let t0 = ContinuousClock.now
+        task.cancel()
+        let r = await task.value
+        let took = ContinuousClock.now - t0
+        print("CANCEL-LATENCY: \(took)")
+        #expect(took < .milliseconds(50), "took \(took)")
+        #expect(throws: NetlinkPushError.cancelled(operation: .request)) { try r.get() }
+        // The kernel's REPLY (its timeout) arrives later and is dropped; the channel goes on.
+        try await Task.sleep(for: .milliseconds(600))
+        let next = try await channel.request(type: 1, payload: [], timeout: .seconds(5))
+        #expect(next.status == 1)
+        responder.cancel()
+    }
+
+    @Test("ack inside the loop does not block other calls of the channel or the subscription")
+    func ackInLoopDoesNotBlock() async throws {
+        let channel = try NetlinkPushChannel(logger: logger)
+        let sub = try channel.respond(name: "acker")
+        let acked = Task {
+            var n = 0
+            for try await item in sub.events {
+                guard case .event(let e) = item else { continue }
+                if e.wantsReply {
+                    if e.type == 99 { continue }  // left pending: its request waits 3 s
+                    try await sub.ack(e, status: 0)
+                } else {
+                    try await sub.ack(e)
+                }
+                n += 1
+                if n == 200 { break }
+            }
+            return n
+        }
+        // A request nobody answers is pending for 3 s on the channel's socket...
+        let pending = Task {
+            await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 99, payload: [], timeout: .seconds(3))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // ...while 200 events are published, acked one by one in the loop, and other
+        // calls go on on the same channel.
+        let t0 = ContinuousClock.now
+        _ = try await channel.emit(type: 5, payload: [1, 2], count: 200)
+        for _ in 0..<50 { _ = try await channel.stats() }
+        let n = try await acked.value
+        let took = ContinuousClock.now - t0
+        print("ACK-LOOP: 200 acks + 50 stats in \(took) while a request is pending")
+        #expect(n == 200)
+        #expect(took < .seconds(2), "took \(took)")
+        // The loop ended, so the responder went away: the pending request fails then
+        // (ENOTCONN), or at its timeout.
+        if case .failure(let e) = await pending.value {
+            #expect(e == .timedOut(operation: .request) || e.errno == ENOTCONN, "\(e)")
+        }
+    }
+}
+
+/// Threads of this process by name (/proc/self/task/N/comm).
+func threadNames() -> [String: Int] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    var names: [String: Int] = [:]
+    for t in tasks {
+        let n = (try? String(contentsOfFile: "/proc/self/task/\(t)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        names[n, default: 0] += 1
+    }
+    return names
+}
+
+/// Samples the thread count every 2 ms on a thread of its own (not counted).
+final class ThreadSampler: Sendable {
+    private let state = Mutex((peak: 0, running: true))
+    init() {
+        Thread.detachNewThread { [self] in
+            while true {
+                let n = threadCount() - 1  // not the sampler itself
+                let go = state.withLock { s in
+                    s.peak = max(s.peak, n)
+                    return s.running
+                }
+                if !go { return }
+                usleep(2_000)
+            }
+        }
+    }
+    func stop() -> Int {
+        state.withLock { s in
+            s.running = false
+            return s.peak
+        }
     }
 }

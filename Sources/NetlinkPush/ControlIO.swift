@@ -1,0 +1,353 @@
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+
+/// The library's control I/O thread: reads every control socket of the process, matches
+/// answers to requests by netlink sequence number and completes them; enforces their
+/// timeouts with its poll deadline.
+///
+/// One thread serves all control sockets (`nlpush-control`); it starts with the first
+/// control socket and exits when the last one closed. Callers send from their own
+/// thread (non-blocking) and register the call before sending, so the answer always
+/// finds it. Sockets close on this thread only, so a descriptor it polls is never
+/// closed (and reused) under it.
+///
+/// Invariant behind ``Locked`` (the one `@unchecked Sendable` box): `state` is only
+/// touched under its mutex, except each connection's receive buffer, which only this
+/// thread uses, and which it frees itself.
+final class ControlIO: Sendable {
+    static let shared = ControlIO()
+
+    typealias Answer = Result<[[UInt8]], NetlinkPushError>
+
+    /// A call's completion, fired at most once (by the I/O thread, a failed send, or the
+    /// caller's cancellation).
+    final class Completion: Sendable {
+        private let fired = Locked(false)
+        private let body: @Sendable (Answer) -> Void
+        init(_ body: @escaping @Sendable (Answer) -> Void) { self.body = body }
+        func fire(_ answer: Answer) {
+            let first = fired.withLock { f in
+                defer { f = true }
+                return !f
+            }
+            if first { body(answer) }
+        }
+    }
+
+    /// A registered control socket. Sending and closing go through `socket`'s lock (a
+    /// non-blocking sendmsg, never a wait).
+    final class Connection: Sendable {
+        let id: Int
+        let socket: Locked<NLSocket?>
+        init(id: Int, socket: NLSocket) {
+            self.id = id
+            self.socket = Locked(socket)
+        }
+    }
+
+    private struct Op {
+        var request: ControlRequest
+        var familyID: UInt16
+        var awaitingReply: Bool
+        var deadline: UInt64
+        var completion: Completion
+        var acked = false
+        var replied = false
+        var sent = false
+        var messages: [[UInt8]] = []
+    }
+
+    private final class ConnState {
+        let conn: Connection
+        let fd: Int32
+        let buffer: UnsafeMutableRawBufferPointer
+        var nextSeq: UInt32 = 1
+        var ops: [UInt32: Op] = [:]
+        var dumpInFlight: UInt32?
+        var queuedDumps: [UInt32] = []
+        var closing = false
+        init(conn: Connection, fd: Int32, bufferSize: Int) {
+            self.conn = conn
+            self.fd = fd
+            buffer = .allocate(byteCount: bufferSize, alignment: 8)
+        }
+    }
+
+    private struct State {
+        var conns: [Int: ConnState] = [:]
+        var nextID = 1
+        var wake: EventFD?
+    }
+
+    private let state = Locked(State())
+
+    private typealias Fire = [(Completion, Answer)]
+    private typealias Sends = [(Connection, ControlRequest, UInt16, UInt32)]
+
+    // MARK: caller side
+
+    func register(_ sock: NLSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
+        let fd = sock.fd
+        return try state.withLock { (s) throws(NetlinkPushError) -> Connection in
+            if s.wake == nil {
+                let w = try EventFD()
+                do throws(NetlinkPushError) {
+                    try DetachedThread.start(name: "nlpush-control") { self.run(wake: w) }
+                } catch {
+                    w.close()
+                    throw error
+                }
+                s.wake = w
+            }
+            let conn = Connection(id: s.nextID, socket: sock)
+            s.nextID += 1
+            s.conns[conn.id] = ConnState(conn: conn, fd: fd, bufferSize: bufferSize)
+            return conn
+        }
+    }
+
+    /// Marks the connection closing; the I/O thread fails its calls with
+    /// ``NetlinkPushError/closed`` and closes the socket at once.
+    func close(_ conn: Connection) {
+        state.withLock { s in
+            guard let c = s.conns[conn.id], !c.closing else { return }
+            c.closing = true
+            s.wake?.signal()
+        }
+    }
+
+    func submit(
+        _ conn: Connection, _ request: ControlRequest, familyID: UInt16, timeoutMs: Int32, awaitingReply: Bool,
+        completion: Completion
+    ) {
+        let deadline = monotonicNanoseconds() + UInt64(max(timeoutMs, 0)) * 1_000_000
+        let seq: UInt32? = state.withLock { s in
+            guard let c = s.conns[conn.id], !c.closing else { return nil }
+            let seq = c.nextSeq
+            c.nextSeq = c.nextSeq == UInt32.max ? 1 : c.nextSeq + 1
+            var op = Op(
+                request: request, familyID: familyID, awaitingReply: awaitingReply, deadline: deadline,
+                completion: completion)
+            // One dump at a time per socket (the kernel refuses a second with EBUSY):
+            // later ones wait for NLMSG_DONE of the current one.
+            if request.isDump && c.dumpInFlight != nil {
+                c.ops[seq] = op
+                c.queuedDumps.append(seq)
+                s.wake?.signal()
+                return 0
+            }
+            if request.isDump { c.dumpInFlight = seq }
+            op.sent = true
+            c.ops[seq] = op
+            s.wake?.signal()  // a new, possibly earlier, deadline
+            return seq
+        }
+        guard let seq else {
+            completion.fire(.failure(.closed))
+            return
+        }
+        if seq != 0 { send([(conn, request, familyID, seq)]) }
+    }
+
+    private func send(_ sends: Sends) {
+        var pending = sends
+        while let (conn, request, familyID, seq) = pending.popLast() {
+            do throws(NetlinkPushError) {
+                try conn.socket.withLock { (sock) throws(NetlinkPushError) in
+                    guard let sock else { throw .closed }
+                    try sock.send(request, familyID: familyID, seq: seq)
+                }
+            } catch {
+                var fire: Fire = []
+                state.withLock { s in
+                    guard let c = s.conns[conn.id] else { return }
+                    finish(c, seq: seq, .failure(error), fire: &fire, sends: &pending)
+                }
+                for (c, a) in fire { c.fire(a) }
+            }
+        }
+    }
+
+    // MARK: I/O thread
+
+    /// Removes a call and queues its completion; starts the next queued dump when it
+    /// was the dump in flight. Called under the lock.
+    private func finish(_ c: ConnState, seq: UInt32, _ answer: Answer, fire: inout Fire, sends: inout Sends) {
+        guard let op = c.ops.removeValue(forKey: seq) else { return }
+        fire.append((op.completion, answer))
+        if c.dumpInFlight == seq {
+            c.dumpInFlight = nil
+            while !c.queuedDumps.isEmpty {
+                let next = c.queuedDumps.removeFirst()
+                guard var nop = c.ops[next] else { continue }
+                nop.sent = true
+                c.ops[next] = nop
+                c.dumpInFlight = next
+                sends.append((c.conn, nop.request, nop.familyID, next))
+                break
+            }
+        }
+    }
+
+    private func run(wake: EventFD) {
+        while true {
+            var fire: Fire = []
+            var sends: Sends = []
+            var toClose: [ConnState] = []
+            var fds: [pollfd] = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            var ids: [Int] = []
+            let timeout: Int32? = state.withLock { s in
+                let now = monotonicNanoseconds()
+                var next = UInt64.max
+                for (id, c) in s.conns {
+                    if c.closing {
+                        s.conns[id] = nil
+                        for (_, op) in c.ops { fire.append((op.completion, .failure(.closed))) }
+                        c.ops = [:]
+                        toClose.append(c)
+                        continue
+                    }
+                    for (seq, op) in c.ops where op.deadline <= now {
+                        finish(c, seq: seq, .failure(.timedOut(operation: op.request.operation)), fire: &fire, sends: &sends)
+                    }
+                    for (_, op) in c.ops { next = min(next, op.deadline) }
+                    fds.append(pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0))
+                    ids.append(id)
+                }
+                if s.conns.isEmpty {
+                    s.wake = nil
+                    return nil
+                }
+                if next == .max { return -1 }
+                return Int32(clamping: (next - min(next, now) + 999_999) / 1_000_000)
+            }
+            for (c, a) in fire { c.fire(a) }
+            for c in toClose {
+                c.conn.socket.withLock { sock in
+                    sock?.close()
+                    sock = nil
+                }
+                c.buffer.deallocate()
+            }
+            send(sends)
+            guard let timeout else {
+                wake.close()
+                return
+            }
+            let n = poll(&fds, nfds_t(fds.count), timeout)
+            if n <= 0 { continue }
+            if fds[0].revents != 0 { wake.drain() }
+            for (i, id) in ids.enumerated() where fds[i + 1].revents != 0 {
+                drain(id)
+            }
+        }
+    }
+
+    /// Reads everything queued on a connection and dispatches it by sequence number.
+    private func drain(_ id: Int) {
+        guard let (fd, buffer) = state.withLock({ s in s.conns[id].map { ($0.fd, $0.buffer) } }) else { return }
+        while true {
+            let result: NLSocket.ReceiveResult
+            do throws(NetlinkPushError) {
+                result = try NLSocket.receive(fd: fd, into: buffer)
+            } catch {
+                failAll(id, error)
+                return
+            }
+            switch result {
+            case .wouldBlock: return
+            case .foreign: continue
+            case .truncated(let size):
+                failAll(id, .malformed(reason: "a \(size)-byte answer did not fit the \(buffer.count)-byte receive buffer"))
+            case .overrun:
+                failAll(id, nil)
+            case .data(let count):
+                dispatch(id, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            }
+        }
+    }
+
+    /// Fails every call sent on the connection (their answers may be lost); `nil` means
+    /// the receive queue overflowed.
+    private func failAll(_ id: Int, _ error: NetlinkPushError?) {
+        var fire: Fire = []
+        var sends: Sends = []
+        state.withLock { s in
+            guard let c = s.conns[id] else { return }
+            for (seq, op) in c.ops where op.sent {
+                let e = error ?? .socket(
+                    operation: op.request.operation, errno: ENOBUFS_, detail: "control socket receive queue overflowed")
+                finish(c, seq: seq, .failure(e), fire: &fire, sends: &sends)
+            }
+        }
+        for (c, a) in fire { c.fire(a) }
+        send(sends)
+    }
+
+    private func dispatch(_ id: Int, _ datagram: UnsafeRawBufferPointer) {
+        var fire: Fire = []
+        var sends: Sends = []
+        state.withLock { s in
+            guard let c = s.conns[id] else { return }
+            var it = NetlinkMessageIterator(datagram)
+            while true {
+                let next: NetlinkMessage?
+                do throws(NetlinkPushError) { next = try it.next() } catch {
+                    return  // a malformed datagram: its calls time out
+                }
+                guard let m = next else { return }
+                guard var op = c.ops[m.seq] else { continue }  // stale, cancelled or timed out
+                let name = op.request.operation
+                switch m.type {
+                case NL.typeError:
+                    guard let ack = try? NetlinkAck(error: m) else {
+                        finish(c, seq: m.seq, .failure(.malformed(reason: "truncated netlink error message")), fire: &fire, sends: &sends)
+                        continue
+                    }
+                    if ack.errno != 0 {
+                        finish(c, seq: m.seq, .failure(.kernel(name, errno: ack.errno, extack: ack.message)), fire: &fire, sends: &sends)
+                    } else if !op.request.isDump {
+                        if !op.awaitingReply || op.replied {
+                            finish(c, seq: m.seq, .success(op.messages), fire: &fire, sends: &sends)
+                        } else {
+                            op.acked = true
+                            c.ops[m.seq] = op
+                        }
+                    }
+                case NL.typeDone:
+                    guard let ack = try? NetlinkAck(done: m) else {
+                        finish(c, seq: m.seq, .failure(.malformed(reason: "truncated NLMSG_DONE")), fire: &fire, sends: &sends)
+                        continue
+                    }
+                    if ack.errno != 0 {
+                        finish(c, seq: m.seq, .failure(.kernel(name, errno: ack.errno, extack: ack.message)), fire: &fire, sends: &sends)
+                    } else {
+                        finish(c, seq: m.seq, .success(op.messages), fire: &fire, sends: &sends)
+                    }
+                case NL.typeNoop, NL.typeOverrun:
+                    continue
+                case op.familyID:
+                    guard let start = m.payload.base.baseAddress else { continue }
+                    let whole = UnsafeRawBufferPointer(start: start - NL.headerSize, count: NL.headerSize + m.payload.count)
+                    op.messages.append(Array(whole))
+                    let isReply = (try? GenlMessage(m))?.command == Proto.Cmd.reply.rawValue
+                    if op.awaitingReply && isReply {
+                        op.replied = true
+                        if op.acked {
+                            finish(c, seq: m.seq, .success(op.messages), fire: &fire, sends: &sends)
+                            continue
+                        }
+                    }
+                    c.ops[m.seq] = op
+                default:
+                    continue
+                }
+            }
+        }
+        for (c, a) in fire { c.fire(a) }
+        send(sends)
+    }
+}
