@@ -274,6 +274,14 @@ int run_rmmod(const char *ko_dir)
 	}
 
 	ok = wait_pending(c, 1, 5000);
+	/*
+	 * The emitter threads' requests can make one pending before the
+	 * waiter's EMIT reply was read: give that reply the same 5 s.
+	 */
+	for (i = 0; i < 500 && !__atomic_load_n(&w.err, __ATOMIC_ACQUIRE) &&
+		    !(__atomic_load_n(&w.er, __ATOMIC_ACQUIRE) &&
+		      __atomic_load_n(&w.er->got, __ATOMIC_ACQUIRE)); i++)
+		msleep(10);
 	get_stats(c, &st);
 	check(ok && !w.done, "EMIT requests (30 s timeout) pending under load");
 	if (!check(!w.err && w.er && w.er->got && !w.er->got_reply,
