@@ -631,10 +631,12 @@ void test_flush(struct nlr_sock *c)
 			struct nlmsghdr *nlh;
 			ssize_t n;
 
-			/* past the limit: whatever is queued already counts */
+			/*
+			 * Past the limit (this thread may have been descheduled
+			 * itself): whatever is queued already counts, so drain
+			 * the socket without waiting, to its last datagram.
+			 */
 			if (left <= 0) {
-				if (final)
-					break;
 				final = true;
 				left = 0;
 			}
