@@ -149,6 +149,12 @@ for s in "$ROOT"/tests/vm/suites.d/*.sh; do
 	else
 		suites="$suites $name:FAIL(rc $rc${sum:+, $sum})"
 		tail -n 30 "$RESDIR/suite-$name.log" | sed "s/^/[$name] /"
+		# what failed, last, so that the tail a CI log keeps names it
+		# (Swift Testing: "✘ Test ... recorded an issue at F:L:C: ...",
+		# TAP: "not ok N - ...")
+		grep -aE '^(✘ Test .* (recorded an issue|failed after)|not ok )' \
+			"$RESDIR/suite-$name.log" | grep -v '^✘ Test run with ' |
+			head -n 12 | cut -c1-400 | sed "s/^/[$name] failure: /"
 		fail "suite $name rc $rc"
 	fi
 done

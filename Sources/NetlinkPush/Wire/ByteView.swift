@@ -1,0 +1,55 @@
+/// A bounds-checked view over received bytes.
+///
+/// The checked readers are inlined (they are the receive path's inner loop); the
+/// error, with its formatted reason, is built out of line only when a check fails.
+struct ByteView {
+    let base: UnsafeRawBufferPointer
+
+    @inline(__always) var count: Int { base.count }
+
+    @inline(__always) func u16(_ off: Int) throws(NetlinkPushError) -> UInt16 {
+        guard off >= 0, off &+ 2 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
+    }
+    @inline(__always) func u32(_ off: Int) throws(NetlinkPushError) -> UInt32 {
+        guard off >= 0, off &+ 4 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
+    }
+    @inline(__always) func u64(_ off: Int) throws(NetlinkPushError) -> UInt64 {
+        guard off >= 0, off &+ 8 <= base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
+    }
+    @inline(__always) func u8(_ off: Int) throws(NetlinkPushError) -> UInt8 {
+        guard off >= 0, off < base.count else { throw ByteView.pastEnd(off) }
+        return loadUnchecked(off)
+    }
+    @inline(__always) func slice(_ off: Int, _ len: Int) throws(NetlinkPushError) -> ByteView {
+        guard off >= 0, len >= 0, off &+ len <= base.count else { throw ByteView.outside(off, len, base.count) }
+        return sliceUnchecked(off, len)
+    }
+
+    /// A read the caller has bounds-checked already (`off + size <= count`).
+    @inline(__always) func loadUnchecked<T: FixedWidthInteger>(_ off: Int) -> T {
+        assert(off >= 0 && off + MemoryLayout<T>.size <= base.count)
+        // off + size <= count, so count > 0 and the buffer has a base address.
+        return base.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: off, as: T.self)
+    }
+    /// A sub-view the caller has bounds-checked already.
+    @inline(__always) func sliceUnchecked(_ off: Int, _ len: Int) -> ByteView {
+        assert(off >= 0 && len >= 0 && off + len <= base.count)
+        guard let p = base.baseAddress else { return self }
+        return ByteView(base: UnsafeRawBufferPointer(start: p + off, count: len))
+    }
+
+    /// A copy of the bytes. (Array(UnsafeBufferPointer<UInt8>) is the specialized
+    /// copy: one allocation and a memcpy; unsafeUninitializedCapacity measured twice
+    /// its instructions, in a generic metadata lookup.)
+    var bytes: [UInt8] { Array(base.assumingMemoryBound(to: UInt8.self)) }
+
+    @inline(never) static func pastEnd(_ off: Int) -> NetlinkPushError {
+        .malformed(reason: "read past end at offset \(off)")
+    }
+    @inline(never) static func outside(_ off: Int, _ len: Int, _ count: Int) -> NetlinkPushError {
+        .malformed(reason: "range \(off)..<\(off + len) outside \(count) bytes")
+    }
+}
