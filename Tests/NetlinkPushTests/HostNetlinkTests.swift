@@ -100,7 +100,7 @@ struct HostNetlinkTests {
         #expect(Set(counts).count == 1)
     }
 
-    @Test("a deadline is enforced by the I/O thread; a cancelled call returns within 50 ms")
+    @Test("a deadline is enforced by the I/O thread; a cancelled call returns at once (50 ms, 250 ms under TCG)")
     func timeoutAndCancellation() async throws {
         let control = try ControlConnection()
         // GETFAMILY is ACKed but never followed by an NLPUSH_CMD_REPLY: waits for the deadline.
@@ -124,7 +124,7 @@ struct HostNetlinkTests {
         task.cancel()
         let (error, returnedAt) = await task.value
         #expect(error == .cancelled(operation: .describe))
-        #expect(returnedAt - cancelledAt < .milliseconds(50))
+        #expect(returnedAt - cancelledAt < Timing.prompt, "took \(returnedAt - cancelledAt)")
         // The socket still serves calls afterwards (the late answer was dropped).
         try await control.perform(.ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl)
         // A task cancelled before the call does not send anything.

@@ -615,7 +615,7 @@ struct VMTests {
         #expect(try await responder.value >= 1000)
     }
 
-    @Test("a cancelled request returns within 50 ms; its late REPLY is dropped")
+    @Test("a cancelled request returns at once (50 ms, 250 ms under TCG); its late REPLY is dropped")
     func cancelledRequest() async throws {
         let channel = try NetlinkPushChannel(logger: logger)
         let sub = try channel.respond(name: "slow-responder")
@@ -627,7 +627,7 @@ struct VMTests {
         }
         let task = Task {
             await asyncResult { () async throws(NetlinkPushError) -> Reply in
-                try await channel.request(type: 99, payload: [1], timeout: .milliseconds(400))
+                try await channel.request(type: 99, payload: [1], timeout: .seconds(1))
             }
         }
         try await Task.sleep(for: .milliseconds(100))
@@ -636,10 +636,10 @@ struct VMTests {
         let r = await task.value
         let took = ContinuousClock.now - t0
         print("CANCEL-LATENCY: \(took)")
-        #expect(took < .milliseconds(50), "took \(took)")
+        #expect(took < Timing.prompt, "took \(took)")
         #expect(throws: NetlinkPushError.cancelled(operation: .request)) { try r.get() }
         // The kernel's REPLY (its timeout) arrives later and is dropped; the channel goes on.
-        try await Task.sleep(for: .milliseconds(600))
+        try await Task.sleep(for: .milliseconds(1200))
         let next = try await channel.request(type: 1, payload: [], timeout: .seconds(5))
         #expect(next.status == 1)
         responder.cancel()
