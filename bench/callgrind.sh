@@ -3,7 +3,7 @@
 #
 # Instructions per decoded event, counted with valgrind --tool=callgrind on
 # the host (no VM), for the same recorded stream of nlpush event messages:
-#   - Swift: Benchmarks' DecodeStream (the public Event(decoding:receivedNs:))
+#   - Swift: bench/swift DecodeStream (the public Event(decoding:receivedNs:))
 #   - C:     bench/c/genlparse_bench (libnl genlmsg_parse with a policy), once
 #            as is and once with --copy (payload copied into an owned buffer,
 #            as Swift's Event does)
@@ -39,9 +39,9 @@ mkdir -p "$WORK"
 command -v valgrind >/dev/null || { echo "valgrind not installed" >&2; exit 1; }
 make -s -C bench/c genlparse_bench || exit 1
 echo "[callgrind] building DecodeStream (release)"
-swift build -c release --package-path Benchmarks --product DecodeStream >"$WORK/build.log" 2>&1 ||
+swift build -c release --package-path bench/swift --product DecodeStream >"$WORK/build.log" 2>&1 ||
 	{ tail -n 20 "$WORK/build.log"; exit 1; }
-DECODE=$(swift build -c release --package-path Benchmarks --show-bin-path)/DecodeStream
+DECODE=$(swift build -c release --package-path bench/swift --show-bin-path)/DecodeStream
 
 # ir NAME REPEAT CMD...: total instructions of one callgrind run
 ir() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs the package-benchmark suite of Benchmarks/ on the host and converts
+# Runs the package-benchmark suite of bench/swift/ on the host and converts
 # its JMH export into one JSON file for bench/report.py:
 #   bench/swift-benchmarks.sh [--smoke] [--streams DIR] [--out FILE.json]
 set -uo pipefail
@@ -31,7 +31,7 @@ mkdir -p "$WORK"
 extra=()
 # smoke: a few iterations of each benchmark (proves it builds and runs)
 [ "$SMOKE" = 1 ] && export NLPUSH_BENCH_SMOKE=1
-cd Benchmarks || exit 1
+cd bench/swift || exit 1
 export NLPUSH_BENCH_STREAMS=$STREAMS
 swift package --allow-writing-to-directory "$WORK" benchmark \
 	--format jmh --path "$WORK" --no-progress "${extra[@]}" >"$WORK/run.log" 2>&1 ||

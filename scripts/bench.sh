@@ -21,7 +21,7 @@
 # the C tools (bench/c), the Swift CLI in release mode; boot ONE virtme-ng VM
 # (TCG: the host cannot load modules) running bench/run-in-vm.sh, which runs
 # every in-VM measurement in that boot; then, on the host, the Swift
-# decode/encode benchmarks (Benchmarks/, package-benchmark) and the
+# decode/encode benchmarks (bench/swift/, package-benchmark) and the
 # callgrind instruction counts (bench/callgrind.sh); finally bench/report.py
 # writes results.json, regenerates the BENCHMARKS.md tables and plots
 # scaling.png (matplotlib, installed with pip when missing; skipped with a
@@ -126,7 +126,6 @@ if [ "$SKIP_VM" = 0 ]; then
 	cp "$OUT/raw.jsonl" "$RES/raw.jsonl"
 	# which code the VM part measured (a later --skip-vm run keeps it)
 	echo "$(git rev-parse HEAD 2>/dev/null) $(git diff --quiet HEAD 2>/dev/null || echo dirty)" >"$RES/vm-commit.txt"
-	cp "$OUT/run.log" "$RES/vm-run.log" 2>/dev/null
 	if [ "$SMOKE" = 0 ]; then
 		mkdir -p bench/data
 		for f in "$OUT"/stream-*.bin; do [ -s "$f" ] && cp "$f" bench/data/; done
@@ -143,7 +142,7 @@ if [ "$SKIP_HOST" = 0 ]; then
 	if [ "$SMOKE" = 1 ]; then cg=(--smoke); else cg=(); fi
 	bash bench/callgrind.sh "${cg[@]}" --streams "$STREAMS" --out "$RES/callgrind.json" \
 		>"$WORK/callgrind.log" 2>&1 || { tail -n 20 "$WORK/callgrind.log"; notes+=("callgrind failed"); }
-	say "package-benchmark: Swift decode/encode (Benchmarks/)"
+	say "package-benchmark: Swift decode/encode (bench/swift/)"
 	bash bench/swift-benchmarks.sh "${cg[@]}" --streams "$STREAMS" --out "$RES/swift-benchmarks.json" \
 		>"$WORK/swift-benchmarks.log" 2>&1 || { tail -n 20 "$WORK/swift-benchmarks.log"; notes+=("package-benchmark failed"); }
 fi

@@ -7,7 +7,7 @@
 #     bench: valgrind (bench/callgrind.sh)
 #     ynl:  the kernel's YNL tools and netlink schemas (scripts/ynl.sh:
 #           linux-source-6.12, PyYAML, jsonschema, extracted to /opt/nlpush: virtme-ng VMs see /opt, not /var/cache),
-#           for scripts/gen.sh, tests/check-spec.py and the VM suite 30-ynl.sh
+#           for scripts/gen.sh, Tests/check-spec.py and the VM suite 30-ynl.sh
 #     all = host + vm + bench + ynl (host and vm include ynl)
 set -euo pipefail
 what=${1:-all}
@@ -33,7 +33,7 @@ add_backports() {
 
 setup_host() {
 	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3
-	# tests/check-spec.py reads the YNL spec with PyYAML
+	# Tests/check-spec.py reads the YNL spec with PyYAML
 	if ! python3 -c 'import yaml' 2>/dev/null; then
 		say "pip install pyyaml"
 		pip install -q pyyaml 2>/dev/null || pip install -q --break-system-packages pyyaml ||

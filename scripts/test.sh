@@ -28,8 +28,12 @@ fi
 if [ "$what" = all ] || [ "$what" = host ]; then
 	mkdir -p build
 	say "spec check: kmod/nlpush.yaml against the genetlink schema; generated files up to date"
-	python3 tests/check-spec.py | tee build/check-spec.log
+	python3 Tests/check-spec.py | tee build/check-spec.log
 	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(spec)
+
+	say "repository layout: no case collisions, no build products, only cited results"
+	bash Tests/check-layout.sh | tee build/check-layout.log
+	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(layout)
 
 	say "swift build (debug, with tests)"
 	swift build --build-tests 2>&1 | tail -n 20
@@ -101,8 +105,8 @@ PY
 echo
 logs=()
 case "$what" in
-all) logs+=(build/check-spec.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
-host) logs+=(build/check-spec.log build/swift-host-test.log) ;;
+all) logs+=(build/check-spec.log build/check-layout.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
+host) logs+=(build/check-spec.log build/check-layout.log build/swift-host-test.log) ;;
 vm) logs+=(build/vm-*/results) ;;
 bench) logs+=(build/bench-smoke-check.log) ;;
 esac

@@ -20,7 +20,7 @@
 #
 # Per kernel: kmod/ is copied to build/kmod-$KVER and built with W=1 and
 # with sparse (C=2); any warning or error fails the kernel. The VM runs
-# tests/vm/in-vm.sh, writes build/vm-$KVER/results (shared read-write with
+# Tests/vm/in-vm.sh, writes build/vm-$KVER/results (shared read-write with
 # --rwdir) and its console goes to build/vm-$KVER.log.
 # Prints one summary line per kernel; exits non-zero on any failure.
 set -uo pipefail
@@ -114,7 +114,7 @@ for k in $KERNELS; do
 	for attempt in 1 2; do
 		timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$k" --disable-kvm \
 			--memory 1G --cpus 2 --rwdir "$res" \
-			--exec "$ROOT/tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
+			--exec "$ROOT/Tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
 			>"$vmlog" 2>&1 </dev/null
 		rc=$?
 		# qemu that never started (no console output at all, e.g. another

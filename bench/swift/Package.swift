@@ -2,7 +2,7 @@
 // Host benchmarks of the NetlinkPush library (GitHub issue 5), kept out of the
 // root package so that its users never fetch package-benchmark:
 //
-//   cd Benchmarks && swift package benchmark            (package-benchmark)
+//   cd bench/swift && swift package benchmark           (package-benchmark)
 //   swift build -c release --product DecodeStream       (for bench/callgrind.sh)
 //
 // The decode benchmarks replay the event stream recorded from the real kernel
@@ -12,7 +12,7 @@ import PackageDescription
 let package = Package(
     name: "nlpush-benchmarks",
     dependencies: [
-        .package(name: "nlpush", path: ".."),
+        .package(name: "nlpush", path: "../.."),
         // ordo-one/package-benchmark, now published as ordo-one/benchmark
         .package(
             url: "https://github.com/ordo-one/benchmark", from: "1.38.1",

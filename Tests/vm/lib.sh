@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Sourced by the suites of tests/vm/suites.d (kept outside that directory,
+# Sourced by the suites of Tests/vm/suites.d (kept outside that directory,
 # for in-vm.sh runs every suites.d/*.sh as a suite):
 #   . "$(dirname "$0")/../lib.sh"
 # ROOT (the repository), a scratch directory T, the TAP-style counters and

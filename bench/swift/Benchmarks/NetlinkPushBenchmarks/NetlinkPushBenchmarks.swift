@@ -21,7 +21,7 @@ import Glibc
 func streamPath(_ size: Int) -> String {
     if let dir = getenv("NLPUSH_BENCH_STREAMS") { return "\(String(cString: dir))/stream-\(size).bin" }
     var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(4)  // Benchmarks/Benchmarks/NetlinkPushBenchmarks/this.swift
+    parts.removeLast(5)  // bench/swift/Benchmarks/NetlinkPushBenchmarks/this.swift
     return parts.joined(separator: "/") + "/bench/data/stream-\(size).bin"
 }
 

@@ -4,13 +4,13 @@
 # (extracted on the host by scripts/ynl.sh), reading nothing but the spec
 # kmod/nlpush.yaml: proves the spec describes what the module sends and
 # accepts (cli.py fails on any attribute the spec does not know).
-#   bash tests/vm/suites.d/30-ynl.sh KVER KODIR RESDIR
+#   bash Tests/vm/suites.d/30-ynl.sh KVER KODIR RESDIR
 # get-stats (stats nest + epoch), a subscription to "events" while
 # nlpush_test publishes, a replay dump of those events, plain acks, and acks
 # refused with their errno and extack message.
 set -u
 # ROOT, T, ok, bad, check, finish
-# shellcheck source=tests/vm/lib.sh
+# shellcheck source=Tests/vm/lib.sh
 . "$(dirname "$0")/../lib.sh"
 SPEC=$ROOT/kmod/nlpush.yaml
 

@@ -2,11 +2,11 @@
 # End-to-end test of the nlpush CLI inside the test VM (modules loaded):
 # several monitor processes side by side, respond/emit round trips, stats,
 # subscribers, info, JSON output, and the exit code of each error class.
-#   bash tests/vm/suites.d/20-cli.sh KVER KODIR RESDIR
+#   bash Tests/vm/suites.d/20-cli.sh KVER KODIR RESDIR
 set -u
 KODIR=$2
 # ROOT, T, ok, bad, check, finish
-# shellcheck source=tests/vm/lib.sh
+# shellcheck source=Tests/vm/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cli=$ROOT/.build/debug/nlpush
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs inside a virtme-ng VM (started by scripts/vm-test.sh), as root:
-#   tests/vm/in-vm.sh KVER KODIR RESDIR
+#   Tests/vm/in-vm.sh KVER KODIR RESDIR
 # KODIR holds nlpush.ko and nlpush_test.ko built for KVER; RESDIR is a
 # directory the host can read back (vng --rwdir). Writes RESDIR/results
 # (key=value lines) plus one log per step, and exits non-zero on failure.
@@ -11,7 +11,7 @@
 # removes wireguard.ko while a request waits), unpriv (as nobody, also in
 # a new user and network namespace), reload with unprivileged_listen=1 and
 # unpriv again, rmmod-under-load (which reloads the modules), every
-# tests/vm/suites.d/*.sh, final rmmod, dmesg scan, taint check (only O and
+# Tests/vm/suites.d/*.sh, final rmmod, dmesg scan, taint check (only O and
 # E allowed).
 set -u
 
@@ -134,9 +134,9 @@ else
 fi
 [ -d /sys/module/nlpush ] || load || fail "reload after rmmod-under-load"
 
-# 5. extra suites (Swift VM tests etc.): tests/vm/suites.d/*.sh
+# 5. extra suites (Swift VM tests etc.): Tests/vm/suites.d/*.sh
 suites=""
-for s in "$ROOT"/tests/vm/suites.d/*.sh; do
+for s in "$ROOT"/Tests/vm/suites.d/*.sh; do
 	[ -e "$s" ] || continue
 	name=$(basename "$s" .sh)
 	say "suite $name"

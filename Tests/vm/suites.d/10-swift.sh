@@ -2,7 +2,7 @@
 # The Swift test suite inside the test VM: the same test binary as the host's
 # `swift test`, now with the module loaded, so the VM tests run instead of
 # being skipped. Built on the host by scripts/test.sh (swift build --build-tests).
-#   bash tests/vm/suites.d/10-swift.sh KVER KODIR RESDIR
+#   bash Tests/vm/suites.d/10-swift.sh KVER KODIR RESDIR
 set -u
 KODIR=$2
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Check the protocol spec kmod/nlpush.yaml and the code generated from it.
 
-    tests/check-spec.py [-v]
+    Tests/check-spec.py [-v]
 
 1. the spec carries the license ynl-gen-c.py requires;
 2. it validates (jsonschema) against the kernel's schema of its protocol
