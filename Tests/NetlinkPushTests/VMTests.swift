@@ -574,8 +574,13 @@ struct VMTests {
             var answered = 0
             for try await item in sub.events {
                 guard case .event(let e) = item, e.wantsReply else { continue }
-                try await sub.ack(e, status: 7, reply: Array(e.payload.prefix(4)))
-                answered += 1
+                do {
+                    try await sub.ack(e, status: 7, reply: Array(e.payload.prefix(4)))
+                    answered += 1
+                } catch let error as NetlinkPushError where error.errno == ENOENT {
+                    // expired before the answer (a starved guest): the request
+                    // reports its timeout, and the responder goes on
+                }
             }
             return answered
         }
@@ -587,7 +592,7 @@ struct VMTests {
                 group.addTask {
                     let payload = withUnsafeBytes(of: i.littleEndian) { Array($0) }
                     return (i, await asyncResult { () async throws(NetlinkPushError) -> Reply in
-                        try await channel.request(type: 21, payload: payload, timeout: .seconds(30))
+                        try await channel.request(type: 21, payload: payload, timeout: .seconds(60))  // the kernel's maximum: a starved TCG guest took 39 s
                     })
                 }
             }
@@ -654,7 +659,7 @@ struct VMTests {
             for try await item in sub.events {
                 guard case .event(let e) = item else { continue }
                 if e.wantsReply {
-                    if e.type == 99 { continue }  // left pending: its request waits 3 s
+                    if e.type == 99 { continue }  // left pending until the loop ends
                     try await sub.ack(e, status: 0)
                 } else {
                     try await sub.ack(e)
@@ -664,10 +669,10 @@ struct VMTests {
             }
             return n
         }
-        // A request nobody answers is pending for 3 s on the channel's socket...
+        // A request nobody answers is pending for up to 30 s on the channel's socket...
         let pending = Task {
             await asyncResult { () async throws(NetlinkPushError) -> Reply in
-                try await channel.request(type: 99, payload: [], timeout: .seconds(3))
+                try await channel.request(type: 99, payload: [], timeout: .seconds(30))
             }
         }
         try await Task.sleep(for: .milliseconds(100))
@@ -680,12 +685,16 @@ struct VMTests {
         let took = ContinuousClock.now - t0
         print("ACK-LOOP: 200 acks + 50 stats in \(took) while a request is pending")
         #expect(n == 200)
-        #expect(took < .seconds(2), "took \(took)")
-        // The loop ended, so the responder went away: the pending request fails then
-        // (ENOTCONN), or at its timeout.
-        if case .failure(let e) = await pending.value {
-            #expect(e == .timedOut(operation: .request) || e.errno == ENOTCONN, "\(e)")
-        }
+        // Not queued behind the pending request: done long before its 30 s (about
+        // 0.5 s on an idle TCG guest, 2.6 s on one starved by parallel builds).
+        #expect(took < .seconds(15), "took \(took)")
+        // The loop ended, so the responder went away: the pending request fails at
+        // once with ENOTCONN, not at its timeout.
+        let ended = ContinuousClock.now
+        let outcome = await pending.value
+        #expect(throws: NetlinkPushError.self) { try outcome.get() }
+        if case .failure(let e) = outcome { #expect(e.errno == ENOTCONN, "\(e)") }
+        #expect(ContinuousClock.now - ended < .seconds(10))
     }
 }
 
