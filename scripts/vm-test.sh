@@ -12,6 +12,10 @@
 #   NLPUSH_SKIP_SETUP=1 do not run scripts/setup.sh vm first
 #   NLPUSH_SKIP_BUILD=1 reuse build/kmod-$KVER (no W=1 / sparse run)
 #   NLPUSH_VM_TIMEOUT   seconds per VM (default 900)
+#   NLPUSH_DEBUG_LANE=1 add the debug-kernel lane (scripts/debug-kernel.sh:
+#                       built once, then cached; KASAN, lockdep, kmemleak,
+#                       UBSAN, fault injection; booted with panic_on_warn=1)
+#   NLPUSH_DEBUG_VM_TIMEOUT, NLPUSH_DEBUG_STEP_TIMEOUT  its limits (2400, 1200 s)
 #
 # Auto-pick (scripts/kernels.sh): the newest installed Debian 6.1 image and
 # the 6.12 image that bookworm-backports' linux-image-amd64 depends on
@@ -51,7 +55,34 @@ for k in $KERNELS; do
 	have_kernel "$k" || die "kernel $k: /boot/vmlinuz-$k or its headers missing"
 done
 command -v vng >/dev/null || die "vng (virtme-ng) not installed"
+
+overall=0
+summaries=()
+
+# The debug lane (NLPUSH_DEBUG_LANE=1): Debian's 6.12 source built by
+# scripts/debug-kernel.sh with KASAN, lockdep, kmemleak, UBSAN, fault
+# injection... (cached), booted with panic_on_warn=1, so that any report
+# ends the run and fails it. Called "debug" in the lane list.
+DTREE="" DKVER=""
+if [ "${NLPUSH_DEBUG_LANE:-0}" = 1 ]; then
+	say "debug kernel: scripts/debug-kernel.sh (cached, or built now)"
+	t=$(date +%s)
+	if DTREE=$(bash scripts/debug-kernel.sh 2>"$BUILD/debug-kernel.log") && [ -d "$DTREE" ]; then
+		DKVER=$(make -s -C "$DTREE" kernelrelease 2>/dev/null)
+		say "debug kernel $DKVER ready after $(($(date +%s) - t))s: ${DTREE}"
+		KERNELS="$KERNELS debug"
+	else
+		cat "$BUILD/debug-kernel.log"
+		summaries+=("debug lane: the debug kernel did not build (see build/debug-kernel.log)")
+		overall=1
+	fi
+fi
 say "kernels: $KERNELS"
+
+# where each lane's kernel image and build tree are, and its uname -r
+hdr_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/usr/src/linux-headers-$1"; fi; }
+img_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/boot/vmlinuz-$1"; fi; }
+kver_of() { if [ "$1" = debug ]; then echo "$DKVER"; else echo "$1"; fi; }
 
 mkdir -p "$BUILD"
 
@@ -62,7 +93,8 @@ make -s -C kmod/selftest >"$BUILD/selftest-build.log" 2>&1 ||
 
 # build_kernel KVER: W=1 build + sparse; prints the build verdict
 build_kernel() {
-	local k=$1 dir=$BUILD/kmod-$1 hdr=/usr/src/linux-headers-$1 log
+	local k=$1 dir=$BUILD/kmod-$1 hdr log
+	hdr=$(hdr_of "$1")
 	log=$BUILD/kmod-$k.build.log
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -87,11 +119,9 @@ build_kernel() {
 	echo "ok"
 }
 
-overall=0
-summaries=()
-
 for k in $KERNELS; do
 	line="kernel $k:"
+	[ "$k" = debug ] && line="kernel $DKVER (debug lane: KASAN, lockdep, kmemleak, UBSAN, panic_on_warn):"
 	if [ "${NLPUSH_SKIP_BUILD:-0}" = 1 ] && [ -f "$BUILD/kmod-$k/nlpush.ko" ]; then
 		bres="reused"
 	else
@@ -111,10 +141,17 @@ for k in $KERNELS; do
 	mkdir -p "$res"
 	say "$k: booting VM (log: ${vmlog#$ROOT/})"
 	start=$(date +%s)
+	vmargs=(--memory 1G) tmo=$VM_TIMEOUT env=""
+	if [ "$k" = debug ]; then
+		# KASAN and lockdep slow a TCG guest down about threefold
+		vmargs=(--memory 2G --append "panic_on_warn=1")
+		tmo=${NLPUSH_DEBUG_VM_TIMEOUT:-2400}
+		env="NLPUSH_STEP_TIMEOUT=${NLPUSH_DEBUG_STEP_TIMEOUT:-1200} "
+	fi
 	for attempt in 1 2; do
-		timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$k" --disable-kvm \
-			--memory 1G --cpus 2 --rwdir "$res" \
-			--exec "$ROOT/Tests/vm/in-vm.sh $k $BUILD/kmod-$k $res" \
+		timeout -k 30 "$tmo" vng --run "$(img_of "$k")" --disable-kvm \
+			"${vmargs[@]}" --cpus 2 --rwdir "$res" \
+			--exec "$env$ROOT/Tests/vm/in-vm.sh $(kver_of "$k") $BUILD/kmod-$k $res" \
 			>"$vmlog" 2>&1 </dev/null
 		rc=$?
 		# qemu that never started (no console output at all, e.g. another
@@ -138,6 +175,7 @@ for k in $KERNELS; do
 		line="$line unpriv-listen $(get unpriv_listen);"
 		line="$line rmmod-under-load $(get rmmod_under_load) ($(get rmmod));"
 		line="$line suites $(get suites);"
+		[ "$k" = debug ] && line="$line kmemleak $(get kmemleak) new leaks;"
 		line="$line dmesg $(get dmesg); taint $(get taint_letters)"
 		[ "$(get status)" = pass ] && [ "$rc" -eq 0 ] || overall=1
 		[ "$(get status)" = pass ] || line="$line; FAILED"

@@ -96,6 +96,13 @@ taint0=$(cat /proc/sys/kernel/tainted)
 put taint_before "$taint0"
 dmesg -C
 echo "nlpush-vm-test: start on $KVER" >/dev/kmsg
+# kmemleak (debug kernel): what boot left behind is set aside, so that the
+# scan at the end reports only what the tests leaked
+KMEMLEAK=/sys/kernel/debug/kmemleak
+if [ -w "$KMEMLEAK" ]; then
+	echo scan >"$KMEMLEAK" 2>/dev/null
+	echo clear >"$KMEMLEAK" 2>/dev/null
+fi
 
 # 1. load, full selftest
 if load; then
@@ -170,9 +177,24 @@ else
 fi
 sleep 1
 
+# 6b. kmemleak (debug kernel): objects unreferenced for two scans since the
+# start are leaks (objects must be 5 s old to be reported: wait between)
+if [ -w "$KMEMLEAK" ]; then
+	echo scan >"$KMEMLEAK"
+	sleep 6
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >"$RESDIR/kmemleak.txt"
+	leaks=$(grep -c '^unreferenced object' "$RESDIR/kmemleak.txt")
+	put kmemleak "$leaks"
+	if [ "$leaks" -gt 0 ]; then
+		head -n 80 "$RESDIR/kmemleak.txt" | sed 's/^/[kmemleak] /'
+		fail "kmemleak: $leaks unreferenced objects"
+	fi
+fi
+
 # 7. kernel log
 dmesg >"$RESDIR/dmesg.txt"
-pat='WARNING:|BUG:|Oops|general protection|KASAN|refcount_t|list_add corruption|list_del corruption|INFO: task .* blocked|sleeping function called from invalid context|UBSAN|kmemleak|Call Trace:|lockdep|possible circular locking|RCU stall|rcu_sched self-detected|soft lockup|hard LOCKUP'
+pat='WARNING:|BUG:|Oops|general protection|KASAN|KFENCE|refcount_t|list_add corruption|list_del corruption|INFO: task .* blocked|sleeping function called from invalid context|UBSAN|kmemleak: [0-9]+ new suspected|ODEBUG|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|RCU stall|rcu_sched self-detected|soft lockup|hard LOCKUP|workqueue lockup'
 if grep -qE "$pat" "$RESDIR/dmesg.txt"; then
 	put dmesg dirty
 	grep -nE "$pat" "$RESDIR/dmesg.txt" | head -n 20 | sed 's/^/[dmesg] /'
