@@ -6,6 +6,8 @@
  *   emit         write "COUNT SIZE [TYPE]": publish COUNT events of SIZE
  *                bytes from process context (GFP_KERNEL)
  *   emit_atomic  same, published from a timer (softirq) with GFP_ATOMIC
+ *   emit_irqoff  same, from process context with interrupts disabled around
+ *                each publish (GFP_ATOMIC), as a driver's hard-irq path would
  *   request      write "SIZE TIMEOUT_MS [TYPE]": nlpush_request(); read
  *                "status=<int> reply=<hex> latency_ns=<int>" or
  *                "error=<-errno>"
@@ -23,6 +25,7 @@
 #include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/irqflags.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -89,6 +92,38 @@ static ssize_t emit_write(struct file *file, const char __user *ubuf,
 					  GFP_KERNEL);
 		if (seq < 0)
 			return seq;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	return count;
+}
+
+#define NLPUSH_TEST_IRQOFF_BATCH	16	/* events between two cond_resched() */
+
+static ssize_t emit_irqoff_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	u32 n, size, type = 0, i;
+	unsigned long flags;
+	s64 seq;
+	int ret;
+
+	ret = nlpush_test_parse(ubuf, count, &n, &size, &type);
+	if (ret < 2 || n > NLPUSH_TEST_COUNT_MAX)
+		return ret < 0 ? ret : -EINVAL;
+	if (size > NLPUSH_PAYLOAD_MAX)
+		return -EMSGSIZE;
+
+	for (i = 0; i < n; i++) {
+		local_irq_save(flags);
+		seq = nlpush_publish_fill(type, size, nlpush_test_fill, NULL,
+					  GFP_ATOMIC);
+		local_irq_restore(flags);
+		if (seq < 0)
+			return seq;
+		if ((i + 1) % NLPUSH_TEST_IRQOFF_BATCH)
+			continue;
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		cond_resched();
@@ -290,6 +325,12 @@ static const struct file_operations emit_atomic_fops = {
 	.write = emit_atomic_write,
 };
 
+static const struct file_operations emit_irqoff_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = emit_irqoff_write,
+};
+
 static const struct file_operations request_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
@@ -314,6 +355,8 @@ static int __init nlpush_test_init(void)
 	debugfs_create_file("emit", 0200, nlpush_test_dir, NULL, &emit_fops);
 	debugfs_create_file("emit_atomic", 0200, nlpush_test_dir, NULL,
 			    &emit_atomic_fops);
+	debugfs_create_file("emit_irqoff", 0200, nlpush_test_dir, NULL,
+			    &emit_irqoff_fops);
 	debugfs_create_file("request", 0600, nlpush_test_dir, NULL,
 			    &request_fops);
 	debugfs_create_file("bench", 0600, nlpush_test_dir, NULL, &bench_fops);

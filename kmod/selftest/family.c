@@ -102,6 +102,7 @@ void test_family(struct nlr_sock *c)
 	err = dbg_read("request", (char[128]){ 0 }, 128);
 	check(!access(DBG_DIR "/emit", W_OK) &&
 	      !access(DBG_DIR "/emit_atomic", W_OK) &&
+	      !access(DBG_DIR "/emit_irqoff", W_OK) &&
 	      !access(DBG_DIR "/request", W_OK) && !err,
 	      "nlpush_test debugfs files present");
 }

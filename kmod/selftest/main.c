@@ -12,7 +12,7 @@
  *   nlpush_selftest [-v] [--ko-dir DIR] rmmod-under-load
  *
  * AREA: family delivery concurrency bulk flush reply timeout responders
- * responsive replay subscribers badattr netns (see common.h for the file
+ * responsive replay subscribers badattr netns stress (see common.h for the file
  * of each). Needs nlpush.ko and nlpush_test.ko loaded, debugfs mounted and
  * (except for "unpriv", which drops its privileges itself when run as
  * root) root. "responsive" loads and removes wireguard.ko.
@@ -36,6 +36,7 @@ static const struct {
 	{ "badattr", test_badattr },
 	{ "netns", test_netns },
 	{ "responsive", test_responsive },
+	{ "stress", test_stress },
 };
 
 static void usage(void)
