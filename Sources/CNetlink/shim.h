@@ -44,6 +44,8 @@ static inline int cnl_netlink_broadcast_error(void) { return NETLINK_BROADCAST_E
 static inline int cnl_nla_hdrlen(void) { return NLA_HDRLEN; }
 static inline int cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
 static inline int cnl_genl_hdrlen(void) { return GENL_HDRLEN; }
+static inline int cnl_nlmsg_alignto(void) { return NLMSG_ALIGNTO; }
+static inline uint16_t cnl_nla_type_mask(void) { return (uint16_t)NLA_TYPE_MASK; }
 static inline int cnl_nl_auto_port(void) { return NL_AUTO_PORT; }
 static inline int cnl_efd_flags(void) { return EFD_CLOEXEC | EFD_NONBLOCK; }
 

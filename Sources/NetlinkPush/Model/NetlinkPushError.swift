@@ -195,4 +195,4 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
 }
 
 /// The family name from the UAPI header, as a Swift string.
-let nlpushFamilyName = "nlpush"
+var nlpushFamilyName: String { Proto.familyName }

@@ -48,7 +48,7 @@ struct AttributeIterator {
             throw AttributeIterator.badLength(rawType & NL.nlaTypeMask, len, remaining)
         }
         let attr = Attribute(
-            type: rawType & NL.nlaTypeMask, nested: rawType & 0x8000 != 0,
+            type: rawType & NL.nlaTypeMask, nested: rawType & NL.nlaFNested != 0,
             value: view.sliceUnchecked(offset + NL.attrHeaderSize, len - NL.attrHeaderSize))
         offset += min(NL.align(len), remaining)
         return attr
