@@ -119,7 +119,9 @@ public final class NetlinkPushChannel: Sendable {
     ///   - options: buffer sizes, recovery and reconnection behaviour.
     /// - Throws: ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` without
     ///   `CAP_NET_ADMIN`, ``NetlinkPushError/rejected(operation:errno:extack:)`` (`ENOSPC`
-    ///   beyond 1024 subscribers), ``NetlinkPushError/invalidArgument(reason:)`` for a bad name.
+    ///   beyond 1024 subscribers), ``NetlinkPushError/invalidArgument(reason:)`` for a bad name,
+    ///   ``NetlinkPushError/invalidOption(name:reason:)`` for options out of range (see
+    ///   ``SubscriptionOptions/validate()``).
     public func subscribe(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
         -> Subscription
     {
@@ -168,9 +170,7 @@ public final class NetlinkPushChannel: Sendable {
         -> Subscription
     {
         try ControlRequest.subscribe(name: name).validate()
-        if options.responder && !options.registerSubscriber {
-            throw .invalidArgument(reason: "a responder must register (registerSubscriber: true)")
-        }
+        try options.validate()
         let fam = familyInfo
         let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
         let events: NLSocket

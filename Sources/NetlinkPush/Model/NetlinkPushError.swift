@@ -17,43 +17,60 @@ internal import Musl
 ///     print("load nlpush.ko first")
 /// }
 /// ```
+///
+/// An enum because its payloads are matched (`catch .rejected(_, let errno, _)`). The
+/// package is built without library evolution, so the enum is frozen: a new case
+/// breaks an exhaustive `switch`, and so comes only with a new major version (minor
+/// before 1.0). Open-ended parts are not cases: ``Operation`` is a struct, and every
+/// kernel refusal is ``rejected(operation:errno:extack:)``. Match the cases you handle
+/// and end a `switch` with `default:` to be unaffected (see "Source stability" in the
+/// documentation catalog).
 public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What the library was doing when an error happened.
-    public enum Operation: String, Sendable, Hashable, CustomStringConvertible {
+    ///
+    /// A struct with static members rather than an enum, so that a new operation in a
+    /// later version breaks no `switch` (compare with `==` or match `.ack`-style
+    /// members, with a `default`).
+    public struct Operation: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The operation's name, as used in error descriptions.
+        public let rawValue: String
+        /// An operation by name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
         /// Opening or connecting a netlink socket (or its eventfd / reader thread).
-        case connect
+        public static let connect = Operation(rawValue: "connect")
         /// Resolving the family or a multicast group through the controller.
-        case resolve
+        public static let resolve = Operation(rawValue: "resolve")
         /// `NLPUSH_CMD_SUBSCRIBE`.
-        case subscribe
+        public static let subscribe = Operation(rawValue: "subscribe")
         /// `NLPUSH_CMD_UNSUBSCRIBE`.
-        case unsubscribe
+        public static let unsubscribe = Operation(rawValue: "unsubscribe")
         /// `NLPUSH_CMD_ACK`.
-        case ack
+        public static let ack = Operation(rawValue: "ack")
         /// `NLPUSH_CMD_EMIT`.
-        case emit
+        public static let emit = Operation(rawValue: "emit")
         /// `NLPUSH_CMD_EMIT` with reply wanted.
-        case request
+        public static let request = Operation(rawValue: "request")
         /// `NLPUSH_CMD_GET_STATS`.
-        case stats
+        public static let stats = Operation(rawValue: "stats")
         /// `NLPUSH_CMD_GET_SUBSCRIBERS`.
-        case subscribers
+        public static let subscribers = Operation(rawValue: "subscribers")
         /// `NLPUSH_CMD_REPLAY`.
-        case replay
+        public static let replay = Operation(rawValue: "replay")
         /// Joining a multicast group.
-        case joinGroup = "join group"
+        public static let joinGroup = Operation(rawValue: "join group")
         /// Setting a socket option.
-        case setOption = "set socket option"
+        public static let setOption = Operation(rawValue: "set socket option")
         /// Sending a request.
-        case send
+        public static let send = Operation(rawValue: "send")
         /// Receiving (recvmsg, poll).
-        case receive
+        public static let receive = Operation(rawValue: "receive")
         /// Decoding a received message.
-        case decode
+        public static let decode = Operation(rawValue: "decode")
         /// Asking the generic netlink controller to describe the family.
-        case describe
+        public static let describe = Operation(rawValue: "describe")
         /// Re-registering after a module reload.
-        case reconnect
+        public static let reconnect = Operation(rawValue: "reconnect")
 
         /// The operation's name, as used in error descriptions.
         public var description: String { rawValue }
@@ -84,6 +101,9 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     case timedOut(operation: Operation)
     /// An argument was refused before anything was sent.
     case invalidArgument(reason: String)
+    /// A ``SubscriptionOptions`` property is out of its documented range (`name` is the
+    /// property, e.g. `bufferCapacity`); nothing was opened.
+    case invalidOption(name: String, reason: String)
     /// The subscription or channel was closed (cancelled) and can no longer be used.
     case closed
     /// A second iterator was made of a subscription's ``Subscription/events``: a
@@ -148,6 +168,8 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             return "\(op) timed out"
         case .invalidArgument(let reason):
             return "invalid argument: \(reason)"
+        case .invalidOption(let name, let reason):
+            return "invalid subscription option \(name): \(reason)"
         case .closed:
             return "the nlpush subscription or channel is closed"
         case .cancelled(let op):
