@@ -137,6 +137,9 @@ struct ConstantsTests {
         #expect(
             [NL.genlAdminPerm, NL.genlCmdCapDo, NL.genlCmdCapDump, NL.genlCmdCapHasPolicy, NL.genlUnsAdminPerm]
                 == [0x1, 0x2, 0x4, 0x8, 0x10])
+        #expect(
+            [NL.msgTypeOffset, NL.msgFlagsOffset, NL.msgSeqOffset, NL.msgPortIDOffset, NL.attrTypeOffset,
+             NL.genlCommandOffset, NL.genlVersionOffset, NL.errMsgOffset] == [Int]([4, 6, 8, 12, 2, 0, 1, 4]))
         #expect([NL.align(0), NL.align(1), NL.align(4), NL.align(5)] == [Int]([0, 4, 4, 8]))
         #expect(ControllerDecoder.opFlags(0x1f) == ["do", "dump", "admin-perm", "uns-admin-perm", "has-policy"])
         #expect(ControllerDecoder.kindName(3) == "u16")

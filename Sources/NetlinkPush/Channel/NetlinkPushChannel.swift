@@ -64,8 +64,8 @@ public final class NetlinkPushChannel: Sendable {
     public var version: UInt8 { family.withLock { $0.version } }
     /// Multicast group id of the `events` group.
     public var eventsGroupID: UInt32 { family.withLock { UInt32(bitPattern: $0.eventsGroup) } }
-    /// The protocol version this library speaks.
-    public static let protocolVersion: UInt8 = 2
+    /// The protocol version this library speaks (`NLPUSH_FAMILY_VERSION` of the header it was built with).
+    public static let protocolVersion: UInt8 = Proto.version
 
     /// The logger used when the application passes none: logs nothing.
     static let silentLogger = Logger(label: "nlpush", factory: { _ in SwiftLogNoOpLogHandler() })

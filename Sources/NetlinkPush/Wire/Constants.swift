@@ -12,6 +12,17 @@ enum NL {
     static var genlHeaderSize: Int { Int(cnl_genl_hdrlen()) }
     static var attrHeaderSize: Int { Int(cnl_nla_hdrlen()) }
 
+    // Field offsets: struct nlmsghdr (nlmsg_len at 0), struct nlattr (nla_len at 0),
+    // struct genlmsghdr, and struct nlmsgerr (error at 0, then the echoed header).
+    static var msgTypeOffset: Int { Int(cnl_nlmsg_type_offset()) }
+    static var msgFlagsOffset: Int { Int(cnl_nlmsg_flags_offset()) }
+    static var msgSeqOffset: Int { Int(cnl_nlmsg_seq_offset()) }
+    static var msgPortIDOffset: Int { Int(cnl_nlmsg_pid_offset()) }
+    static var attrTypeOffset: Int { Int(cnl_nla_type_offset()) }
+    static var genlCommandOffset: Int { Int(cnl_genl_cmd_offset()) }
+    static var genlVersionOffset: Int { Int(cnl_genl_version_offset()) }
+    static var errMsgOffset: Int { Int(cnl_nlmsgerr_msg_offset()) }
+
     static var typeNoop: UInt16 { UInt16(NLMSG_NOOP) }
     static var typeError: UInt16 { UInt16(NLMSG_ERROR) }
     static var typeDone: UInt16 { UInt16(NLMSG_DONE) }
