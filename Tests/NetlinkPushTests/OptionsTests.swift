@@ -55,7 +55,9 @@ struct OptionsTests {
         let op = NetlinkPushError.Operation.joinGroup
         #expect(op.description == "join group")
         #expect(NetlinkPushError.Operation(rawValue: "ack") == .ack)
-        #expect(NetlinkPushError.Operation(rawValue: "future operation") != .ack)
+        #expect(NetlinkPushError.Operation(rawValue: "future operation") == nil)
+        #expect(NetlinkPushError.Operation.reconnect.rawValue == "reconnect")
+        #expect(MemoryLayout<NetlinkPushError.Operation>.size == 1)
         let e = NetlinkPushError.rejected(operation: .request, errno: 107, extack: nil)
         if case .rejected(.request, _, _) = e {} else { Issue.record("payload pattern .request did not match") }
         if case .rejected(.ack, _, _) = e { Issue.record("payload pattern .ack matched .request") }

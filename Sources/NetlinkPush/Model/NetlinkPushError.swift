@@ -30,47 +30,75 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     ///
     /// A struct with static members rather than an enum, so that a new operation in a
     /// later version breaks no `switch` (compare with `==` or match `.ack`-style
-    /// members, with a `default`).
+    /// members, with a `default`). One byte, like the enum it replaces: errors travel
+    /// in the `Result`s of the receive path.
     public struct Operation: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        /// The operation's name, as used in error descriptions.
-        public let rawValue: String
-        /// An operation by name.
-        public init(rawValue: String) { self.rawValue = rawValue }
+        private let index: UInt8
+        private init(_ index: UInt8) { self.index = index }
+
+        /// The operation's name, as used in error descriptions (`"join group"`).
+        public var rawValue: String { Self.names[Int(index)] }
+        /// The operation of that name, if there is one.
+        public init?(rawValue: String) {
+            guard let i = Self.names.firstIndex(of: rawValue) else { return nil }
+            self.init(UInt8(i))
+        }
 
         /// Opening or connecting a netlink socket (or its eventfd / reader thread).
-        public static let connect = Operation(rawValue: "connect")
+        public static let connect = Operation(0)
         /// Resolving the family or a multicast group through the controller.
-        public static let resolve = Operation(rawValue: "resolve")
+        public static let resolve = Operation(1)
         /// `NLPUSH_CMD_SUBSCRIBE`.
-        public static let subscribe = Operation(rawValue: "subscribe")
+        public static let subscribe = Operation(2)
         /// `NLPUSH_CMD_UNSUBSCRIBE`.
-        public static let unsubscribe = Operation(rawValue: "unsubscribe")
+        public static let unsubscribe = Operation(3)
         /// `NLPUSH_CMD_ACK`.
-        public static let ack = Operation(rawValue: "ack")
+        public static let ack = Operation(4)
         /// `NLPUSH_CMD_EMIT`.
-        public static let emit = Operation(rawValue: "emit")
+        public static let emit = Operation(5)
         /// `NLPUSH_CMD_EMIT` with reply wanted.
-        public static let request = Operation(rawValue: "request")
+        public static let request = Operation(6)
         /// `NLPUSH_CMD_GET_STATS`.
-        public static let stats = Operation(rawValue: "stats")
+        public static let stats = Operation(7)
         /// `NLPUSH_CMD_GET_SUBSCRIBERS`.
-        public static let subscribers = Operation(rawValue: "subscribers")
+        public static let subscribers = Operation(8)
         /// `NLPUSH_CMD_REPLAY`.
-        public static let replay = Operation(rawValue: "replay")
+        public static let replay = Operation(9)
         /// Joining a multicast group.
-        public static let joinGroup = Operation(rawValue: "join group")
+        public static let joinGroup = Operation(10)
         /// Setting a socket option.
-        public static let setOption = Operation(rawValue: "set socket option")
+        public static let setOption = Operation(11)
         /// Sending a request.
-        public static let send = Operation(rawValue: "send")
+        public static let send = Operation(12)
         /// Receiving (recvmsg, poll).
-        public static let receive = Operation(rawValue: "receive")
+        public static let receive = Operation(13)
         /// Decoding a received message.
-        public static let decode = Operation(rawValue: "decode")
+        public static let decode = Operation(14)
         /// Asking the generic netlink controller to describe the family.
-        public static let describe = Operation(rawValue: "describe")
+        public static let describe = Operation(15)
         /// Re-registering after a module reload.
-        public static let reconnect = Operation(rawValue: "reconnect")
+        public static let reconnect = Operation(16)
+
+        /// Names by index, in the order of the static members above.
+        private static let names = [
+            "connect",
+            "resolve",
+            "subscribe",
+            "unsubscribe",
+            "ack",
+            "emit",
+            "request",
+            "stats",
+            "subscribers",
+            "replay",
+            "join group",
+            "set socket option",
+            "send",
+            "receive",
+            "decode",
+            "describe",
+            "reconnect",
+        ]
 
         /// The operation's name, as used in error descriptions.
         public var description: String { rawValue }
