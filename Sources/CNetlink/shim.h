@@ -10,6 +10,7 @@
 #define NLPUSH_CNETLINK_SHIM_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
@@ -44,6 +45,19 @@ static inline int cnl_netlink_broadcast_error(void) { return NETLINK_BROADCAST_E
 static inline int cnl_nla_hdrlen(void) { return NLA_HDRLEN; }
 static inline int cnl_nlmsg_hdrlen(void) { return NLMSG_HDRLEN; }
 static inline int cnl_genl_hdrlen(void) { return GENL_HDRLEN; }
+static inline int cnl_nlmsg_alignto(void) { return NLMSG_ALIGNTO; }
+
+/* Field offsets of the headers the pure Swift parser reads (struct nlmsghdr,
+ * struct nlattr, struct genlmsghdr, struct nlmsgerr). */
+static inline int cnl_nlmsg_type_offset(void) { return offsetof(struct nlmsghdr, nlmsg_type); }
+static inline int cnl_nlmsg_flags_offset(void) { return offsetof(struct nlmsghdr, nlmsg_flags); }
+static inline int cnl_nlmsg_seq_offset(void) { return offsetof(struct nlmsghdr, nlmsg_seq); }
+static inline int cnl_nlmsg_pid_offset(void) { return offsetof(struct nlmsghdr, nlmsg_pid); }
+static inline int cnl_nla_type_offset(void) { return offsetof(struct nlattr, nla_type); }
+static inline int cnl_genl_cmd_offset(void) { return offsetof(struct genlmsghdr, cmd); }
+static inline int cnl_genl_version_offset(void) { return offsetof(struct genlmsghdr, version); }
+static inline int cnl_nlmsgerr_msg_offset(void) { return offsetof(struct nlmsgerr, msg); }
+static inline uint16_t cnl_nla_type_mask(void) { return (uint16_t)NLA_TYPE_MASK; }
 static inline int cnl_nl_auto_port(void) { return NL_AUTO_PORT; }
 static inline int cnl_efd_flags(void) { return EFD_CLOEXEC | EFD_NONBLOCK; }
 

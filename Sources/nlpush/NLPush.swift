@@ -88,7 +88,7 @@ func code(for e: NetlinkPushError) -> Int32 {
     case .rejected(_, let errno, _) where errno == ETIMEDOUT: return Exit.timedOut
     case .rejected: return Exit.rejected
     case .timedOut: return Exit.timedOut
-    case .invalidArgument: return Exit.usage
+    case .invalidArgument, .invalidOption: return Exit.usage
     case .malformed, .socket, .closed, .alreadyIterated: return Exit.ioError
     case .cancelled: return Exit.failed
     }

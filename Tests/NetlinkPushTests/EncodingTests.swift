@@ -87,26 +87,6 @@ struct EncodingTests {
         }
     }
 
-    @Test("Swift protocol numbers match the UAPI header")
-    func constantsMatchHeader() {
-        #expect(CHeader.familyName == nlpushFamilyName)
-        #expect(CHeader.eventsGroup == "events")
-        #expect(CHeader.version == Int(Proto.version))
-        #expect(CHeader.payloadMax == Proto.payloadMax)
-        #expect(CHeader.nameMax == Proto.nameMax)
-        #expect(CHeader.commands == (1...9).map { UInt32(Proto.Cmd(rawValue: UInt8($0))?.rawValue ?? 0) })
-        #expect(CHeader.commands.last == UInt32(Proto.Cmd.reply.rawValue))
-        #expect(CHeader.attributes == (1...15).map { UInt32(Proto.Attr(rawValue: UInt16($0))?.rawValue ?? 0) })
-        #expect(CHeader.attributes.suffix(2) == [UInt32(Proto.Attr.epoch.rawValue), UInt32(Proto.Attr.error.rawValue)])
-        #expect(CHeader.statsMax == UInt32(Proto.StatsAttr.repliesUndelivered.rawValue))
-        #expect(CHeader.subscriberMax == UInt32(Proto.SubscriberAttr.flags.rawValue))
-        #expect(CHeader.flags == [Proto.flagReplyWanted, Proto.flagReplayed, Proto.flagResponder])
-        #expect(CHeader.flags.prefix(2) == [EventFlags.replyWanted.rawValue, EventFlags.replayed.rawValue])
-        #expect(CHeader.nlmsgHeaderSize == NL.headerSize)
-        #expect(CHeader.genlHeaderSize == NL.genlHeaderSize)
-        #expect(CHeader.attrHeaderSize == NL.attrHeaderSize)
-    }
-
     @Test("libnl's nla_for_each_attr agrees with the Swift attribute walker")
     func attributeWalkersAgree() throws {
         let attrs = Array(Fixture.event42[20...])

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 @testable import NetlinkPush
@@ -223,16 +224,15 @@ func openFDCount() -> Int {
 
 /// Consumes a subscription in a background task (one iterator for its whole life) and
 /// lets the test wait for conditions on what arrived.
-final class Recorder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected = Collected()
-    private var task: Task<Void, Never>?
+final class Recorder: Sendable {
+    private let collected = Mutex(Collected())
+    private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(_ events: Subscription.Events) {
-        task = Task { [self] in
+        let consumer = Task { [self] in
             do {
                 for try await item in events {
-                    lock.withLock {
+                    collected.withLock { collected in
                         switch item {
                         case .event(let e): collected.events.append(e)
                         case .lost(let r): collected.lost.append(r)
@@ -247,9 +247,10 @@ final class Recorder: @unchecked Sendable {
                 }
             } catch {}
         }
+        task.withLock { $0 = consumer }
     }
 
-    var snapshot: Collected { lock.withLock { collected } }
+    var snapshot: Collected { collected.withLock { $0 } }
 
     func wait(_ seconds: Double, _ what: String, until done: (Collected) -> Bool) async throws -> Collected {
         let deadline = Date().addingTimeInterval(seconds)
@@ -261,7 +262,7 @@ final class Recorder: @unchecked Sendable {
         throw TimedOut(what: what)
     }
 
-    func stop() { task?.cancel() }
+    func stop() { task.withLock { $0 }?.cancel() }
 }
 
 /// The outcome of an async call as a `Result` (typed errors kept).

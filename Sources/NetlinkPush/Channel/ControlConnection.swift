@@ -4,6 +4,7 @@ internal import Glibc
 internal import Musl
 #endif
 internal import Dispatch
+internal import Synchronization
 
 /// Resolved identity of the nlpush family.
 struct FamilyInfo: Sendable, Equatable {
@@ -70,7 +71,7 @@ final class ControlConnection: Sendable {
             guard let id = try sock.resolveFamily(nlpushFamilyName) else {
                 throw .familyNotFound(family: nlpushFamilyName)
             }
-            guard let group = try sock.resolveGroup(family: nlpushFamilyName, group: "events") else {
+            guard let group = try sock.resolveGroup(family: nlpushFamilyName, group: Proto.eventsGroupName) else {
                 throw .malformed(reason: "family 'nlpush' has no 'events' multicast group")
             }
             let version = sock.familyVersion(nlpushFamilyName) ?? 0
@@ -132,10 +133,10 @@ final class ControlConnection: Sendable {
         onMessage: (GenlMessage) throws(NetlinkPushError) -> Void = { _ in }
     ) throws(NetlinkPushError) {
         try request.validate()
-        let box = Locked<ControlIO.Answer?>(nil)
+        let box = AnswerBox()
         let done = DispatchSemaphore(value: 0)
         let completion = ControlIO.Completion { a in
-            box.withLock { $0 = a }
+            box.answer.withLock { $0 = a }
             done.signal()
         }
         ControlIO.shared.submit(
@@ -146,7 +147,7 @@ final class ControlConnection: Sendable {
         if done.wait(timeout: .now() + .milliseconds(Int(max(timeoutMs, 0)) + 5_000)) == .timedOut {
             completion.fire(.failure(.timedOut(operation: request.operation)))
         }
-        guard let answer = box.withLock({ $0 }) else { throw .timedOut(operation: request.operation) }
+        guard let answer = box.answer.withLock({ $0 }) else { throw .timedOut(operation: request.operation) }
         try Self.deliver(answer, to: onMessage)
     }
 
@@ -176,7 +177,7 @@ final class ControlConnection: Sendable {
 /// Links a task's cancellation handler to the completion of its call: whichever comes
 /// first wins (``ControlIO/Completion`` fires once).
 final class CancellationCell: Sendable {
-    private let state = Locked<(completion: ControlIO.Completion?, cancelled: Bool)>((nil, false))
+    private let state = Mutex<(completion: ControlIO.Completion?, cancelled: Bool)>((nil, false))
 
     /// False when the task was cancelled already (the caller then completes at once).
     func install(_ c: ControlIO.Completion) -> Bool {
@@ -196,5 +197,8 @@ final class CancellationCell: Sendable {
     }
 }
 
-/// ENOBUFS without importing Glibc in this file.
-let ENOBUFS_: Int32 = 105
+/// Where a blocking call's answer lands (a `Mutex` cannot be captured by the
+/// completion's escaping closure itself).
+private final class AnswerBox: Sendable {
+    let answer = Mutex<ControlIO.Answer?>(nil)
+}

@@ -1,3 +1,4 @@
+internal import Synchronization
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Musl)
@@ -14,9 +15,9 @@ internal import Musl
 /// finds it. Sockets close on this thread only, so a descriptor it polls is never
 /// closed (and reused) under it.
 ///
-/// Invariant behind ``Locked`` (the one `@unchecked Sendable` box): `state` is only
-/// touched under its mutex, except each connection's receive buffer, which only this
-/// thread uses, and which it frees itself.
+/// `state` is a `Mutex`: the compiler checks that what goes in or comes out of it is
+/// Sendable or moves (`sending`). Each connection's receive buffer is only used by this
+/// thread, which also frees it.
 final class ControlIO: Sendable {
     static let shared = ControlIO()
 
@@ -25,7 +26,7 @@ final class ControlIO: Sendable {
     /// A call's completion, fired at most once (by the I/O thread, a failed send, or the
     /// caller's cancellation).
     final class Completion: Sendable {
-        private let fired = Locked(false)
+        private let fired = Mutex(false)
         private let body: @Sendable (Answer) -> Void
         init(_ body: @escaping @Sendable (Answer) -> Void) { self.body = body }
         func fire(_ answer: Answer) {
@@ -41,10 +42,11 @@ final class ControlIO: Sendable {
     /// non-blocking sendmsg, never a wait).
     final class Connection: Sendable {
         let id: Int
-        let socket: Locked<NLSocket?>
-        init(id: Int, socket: NLSocket) {
+        /// The socket never leaves the lock: it moved in (`sending`) at registration.
+        let socket: Mutex<NLSocket?>
+        init(id: Int, socket: sending NLSocket) {
             self.id = id
-            self.socket = Locked(socket)
+            self.socket = Mutex(socket)
         }
     }
 
@@ -78,35 +80,33 @@ final class ControlIO: Sendable {
 
     private struct State {
         var conns: [Int: ConnState] = [:]
-        var nextID = 1
         var wake: EventFD?
     }
 
-    private let state = Locked(State())
+    private let state = Mutex(State())
+    private let nextID = Atomic<Int>(1)
 
     private typealias Fire = [(Completion, Answer)]
     private typealias Sends = [(Connection, ControlRequest, UInt16, UInt32)]
 
     // MARK: caller side
 
-    func register(_ sock: NLSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
+    /// Takes the socket over (it moves into the connection's lock); should this fail,
+    /// the socket closes as it goes away.
+    func register(_ sock: sending NLSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
         let fd = sock.fd
-        return try state.withLock { (s) throws(NetlinkPushError) -> Connection in
+        let conn = Connection(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue, socket: sock)
+        // Starting the thread and adding the connection under one lock: the thread exits
+        // when it finds no connection.
+        try state.withLock { (s) throws(NetlinkPushError) in
             if s.wake == nil {
                 let w = try EventFD()
-                do throws(NetlinkPushError) {
-                    try DetachedThread.start(name: "nlpush-control") { self.run(wake: w) }
-                } catch {
-                    w.close()
-                    throw error
-                }
+                try DetachedThread.start(name: "nlpush-control") { self.run(wake: w) }
                 s.wake = w
             }
-            let conn = Connection(id: s.nextID, socket: sock)
-            s.nextID += 1
             s.conns[conn.id] = ConnState(conn: conn, fd: fd, bufferSize: bufferSize)
-            return conn
         }
+        return conn
     }
 
     /// Marks the connection closing; the I/O thread fails its calls with
@@ -196,10 +196,11 @@ final class ControlIO: Sendable {
         while true {
             var fire: Fire = []
             var sends: Sends = []
-            var toClose: [ConnState] = []
             var fds: [pollfd] = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
             var ids: [Int] = []
-            let timeout: Int32? = state.withLock { s in
+            // Closed connections leave the state here, moving out of the lock.
+            let (timeout, toClose) = state.withLock { s -> (Int32?, [ConnState]) in
+                var toClose: [ConnState] = []
                 let now = monotonicNanoseconds()
                 var next = UInt64.max
                 for (id, c) in s.conns {
@@ -219,10 +220,10 @@ final class ControlIO: Sendable {
                 }
                 if s.conns.isEmpty {
                     s.wake = nil
-                    return nil
+                    return (nil, toClose)
                 }
-                if next == .max { return -1 }
-                return Int32(clamping: (next - min(next, now) + 999_999) / 1_000_000)
+                if next == .max { return (-1, toClose) }
+                return (Int32(clamping: (next - min(next, now) + 999_999) / 1_000_000), toClose)
             }
             for (c, a) in fire { c.fire(a) }
             for c in toClose {
@@ -279,7 +280,7 @@ final class ControlIO: Sendable {
             guard let c = s.conns[id] else { return }
             for (seq, op) in c.ops where op.sent {
                 let e = error ?? .socket(
-                    operation: op.request.operation, errno: ENOBUFS_, detail: "control socket receive queue overflowed")
+                    operation: op.request.operation, errno: ENOBUFS, detail: "control socket receive queue overflowed")
                 finish(c, seq: seq, .failure(e), fire: &fire, sends: &sends)
             }
         }

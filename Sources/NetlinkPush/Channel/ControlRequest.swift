@@ -105,12 +105,12 @@ enum ControlRequest: Equatable, Sendable {
             }
         default: break
         }
-        if case .replay(_, let count?) = self, !(1...1_000_000).contains(count) {
-            throw .invalidArgument(reason: "replay count must be 1...1000000, got \(count)")
+        if case .replay(_, let count?) = self, !(1...Proto.emitCountMax).contains(count) {
+            throw .invalidArgument(reason: "replay count must be 1...\(Proto.emitCountMax), got \(count)")
         }
         if case .emit(_, _, let count, let flags, let timeout) = self {
-            if let count, !(1...1_000_000).contains(count) {
-                throw .invalidArgument(reason: "count must be 1...1000000, got \(count)")
+            if let count, !(1...Proto.emitCountMax).contains(count) {
+                throw .invalidArgument(reason: "count must be 1...\(Proto.emitCountMax), got \(count)")
             }
             if let flags, flags & ~Proto.flagReplyWanted != 0 {
                 throw .invalidArgument(reason: "EMIT takes no flag but NLPUSH_F_REPLY_WANTED")
@@ -118,8 +118,8 @@ enum ControlRequest: Equatable, Sendable {
             if let flags, flags & Proto.flagReplyWanted != 0, let count, count != 1 {
                 throw .invalidArgument(reason: "a request publishes exactly one event (count 1)")
             }
-            if let timeout, !(1...60_000).contains(timeout) {
-                throw .invalidArgument(reason: "timeout must be 1...60000 ms, got \(timeout)")
+            if let timeout, !(1...Proto.timeoutMsMax).contains(timeout) {
+                throw .invalidArgument(reason: "timeout must be 1...\(Proto.timeoutMsMax) ms, got \(timeout)")
             }
         }
     }

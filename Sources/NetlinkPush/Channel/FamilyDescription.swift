@@ -1,3 +1,5 @@
+internal import CNetlink
+
 /// The nlpush family as the kernel's generic netlink controller describes it:
 /// what ``NetlinkPushChannel/describe()`` returns and `nlpush info` prints.
 public struct FamilyDescription: Sendable, Hashable {
@@ -80,8 +82,8 @@ enum ControllerDecoder {
                     var cmd: UInt32 = 0
                     var flags: UInt32 = 0
                     try forEach(op.value) { (f) throws(NetlinkPushError) in
-                        if f.type == 1 { cmd = try f.u32("CTRL_ATTR_OP_ID") }
-                        if f.type == 2 { flags = try f.u32("CTRL_ATTR_OP_FLAGS") }
+                        if f.type == NL.ctrlAttrOpID { cmd = try f.u32("CTRL_ATTR_OP_ID") }
+                        if f.type == NL.ctrlAttrOpFlags { flags = try f.u32("CTRL_ATTR_OP_FLAGS") }
                     }
                     d.operations.append(.init(command: cmd, name: commandName(cmd), flags: opFlags(flags), attributes: []))
                 }
@@ -89,8 +91,8 @@ enum ControllerDecoder {
                 try forEach(a.value) { (grp) throws(NetlinkPushError) in
                     var group = FamilyDescription.Group(name: "", id: 0)
                     try forEach(grp.value) { (f) throws(NetlinkPushError) in
-                        if f.type == 1 { group.name = f.string() }
-                        if f.type == 2 { group.id = try f.u32("CTRL_ATTR_MCAST_GRP_ID") }
+                        if f.type == NL.ctrlAttrMcastGrpName { group.name = f.string() }
+                        if f.type == NL.ctrlAttrMcastGrpID { group.id = try f.u32("CTRL_ATTR_MCAST_GRP_ID") }
                     }
                     d.groups.append(group)
                 }
@@ -118,8 +120,8 @@ enum ControllerDecoder {
                 try forEach(a.value) { (op) throws(NetlinkPushError) in
                     var entry: (do: UInt32?, dump: UInt32?) = (nil, nil)
                     try forEach(op.value) { (f) throws(NetlinkPushError) in
-                        if f.type == 1 { entry.do = try f.u32("CTRL_ATTR_POLICY_DO") }
-                        if f.type == 2 { entry.dump = try f.u32("CTRL_ATTR_POLICY_DUMP") }
+                        if f.type == NL.ctrlAttrPolicyDo { entry.do = try f.u32("CTRL_ATTR_POLICY_DO") }
+                        if f.type == NL.ctrlAttrPolicyDump { entry.dump = try f.u32("CTRL_ATTR_POLICY_DUMP") }
                     }
                     opPolicy[UInt32(op.type)] = entry
                 }
@@ -138,15 +140,15 @@ enum ControllerDecoder {
         var maxLen: UInt32?
         var mask: UInt64?
         try forEach(attr.value) { (f) throws(NetlinkPushError) in
-            switch f.type {
-            case 1: kind = try f.u32("NL_POLICY_TYPE_ATTR_TYPE")
-            case 2: minS = Int64(bitPattern: try f.u64("MIN_VALUE_S"))
-            case 3: maxS = Int64(bitPattern: try f.u64("MAX_VALUE_S"))
-            case 4: minU = try f.u64("MIN_VALUE_U")
-            case 5: maxU = try f.u64("MAX_VALUE_U")
-            case 6: minLen = try f.u32("MIN_LENGTH")
-            case 7: maxLen = try f.u32("MAX_LENGTH")
-            case 12: mask = try f.u64("MASK")
+            switch UInt32(f.type) {
+            case NL_POLICY_TYPE_ATTR_TYPE.rawValue: kind = try f.u32("NL_POLICY_TYPE_ATTR_TYPE")
+            case NL_POLICY_TYPE_ATTR_MIN_VALUE_S.rawValue: minS = Int64(bitPattern: try f.u64("MIN_VALUE_S"))
+            case NL_POLICY_TYPE_ATTR_MAX_VALUE_S.rawValue: maxS = Int64(bitPattern: try f.u64("MAX_VALUE_S"))
+            case NL_POLICY_TYPE_ATTR_MIN_VALUE_U.rawValue: minU = try f.u64("MIN_VALUE_U")
+            case NL_POLICY_TYPE_ATTR_MAX_VALUE_U.rawValue: maxU = try f.u64("MAX_VALUE_U")
+            case NL_POLICY_TYPE_ATTR_MIN_LENGTH.rawValue: minLen = try f.u32("MIN_LENGTH")
+            case NL_POLICY_TYPE_ATTR_MAX_LENGTH.rawValue: maxLen = try f.u32("MAX_LENGTH")
+            case NL_POLICY_TYPE_ATTR_MASK.rawValue: mask = try f.u64("MASK")
             default: break
             }
         }
@@ -172,43 +174,41 @@ enum ControllerDecoder {
 
     private static func typeMax(_ kind: UInt32) -> UInt64 {
         switch kind {
-        case 2: UInt64(UInt8.max)
-        case 3: UInt64(UInt16.max)
-        case 4: UInt64(UInt32.max)
+        case NL_ATTR_TYPE_U8.rawValue: UInt64(UInt8.max)
+        case NL_ATTR_TYPE_U16.rawValue: UInt64(UInt16.max)
+        case NL_ATTR_TYPE_U32.rawValue: UInt64(UInt32.max)
         default: UInt64.max
         }
     }
 
     static func kindName(_ k: UInt32) -> String {
-        let names = [
-            "invalid", "flag", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "binary", "string",
-            "nul-string", "nested", "nested-array", "bitfield32", "sint", "uint",
-        ]
-        return k < names.count ? names[Int(k)] : "type \(k)"
+        kindNames[k] ?? "type \(k)"
     }
 
+    /// `enum netlink_attribute_type`. SINT and UINT (Linux 6.8) follow BITFIELD32 but
+    /// are missing from the userspace headers this builds against.
+    private static let kindNames: [UInt32: String] = [
+        NL_ATTR_TYPE_INVALID.rawValue: "invalid", NL_ATTR_TYPE_FLAG.rawValue: "flag",
+        NL_ATTR_TYPE_U8.rawValue: "u8", NL_ATTR_TYPE_U16.rawValue: "u16", NL_ATTR_TYPE_U32.rawValue: "u32",
+        NL_ATTR_TYPE_U64.rawValue: "u64", NL_ATTR_TYPE_S8.rawValue: "s8", NL_ATTR_TYPE_S16.rawValue: "s16",
+        NL_ATTR_TYPE_S32.rawValue: "s32", NL_ATTR_TYPE_S64.rawValue: "s64", NL_ATTR_TYPE_BINARY.rawValue: "binary",
+        NL_ATTR_TYPE_STRING.rawValue: "string", NL_ATTR_TYPE_NUL_STRING.rawValue: "nul-string",
+        NL_ATTR_TYPE_NESTED.rawValue: "nested", NL_ATTR_TYPE_NESTED_ARRAY.rawValue: "nested-array",
+        NL_ATTR_TYPE_BITFIELD32.rawValue: "bitfield32",
+        NL_ATTR_TYPE_BITFIELD32.rawValue + 1: "sint", NL_ATTR_TYPE_BITFIELD32.rawValue + 2: "uint",
+    ]
     static func opFlags(_ f: UInt32) -> [String] {
         var r: [String] = []
-        if f & 0x02 != 0 { r.append("do") }
-        if f & 0x04 != 0 { r.append("dump") }
-        if f & 0x01 != 0 { r.append("admin-perm") }
-        if f & 0x10 != 0 { r.append("uns-admin-perm") }
-        if f & 0x08 != 0 { r.append("has-policy") }
+        if f & NL.genlCmdCapDo != 0 { r.append("do") }
+        if f & NL.genlCmdCapDump != 0 { r.append("dump") }
+        if f & NL.genlAdminPerm != 0 { r.append("admin-perm") }
+        if f & NL.genlUnsAdminPerm != 0 { r.append("uns-admin-perm") }
+        if f & NL.genlCmdCapHasPolicy != 0 { r.append("has-policy") }
         return r
     }
 
     static func commandName(_ c: UInt32) -> String {
-        switch Proto.Cmd(rawValue: UInt8(truncatingIfNeeded: c)) {
-        case .event: "EVENT"
-        case .ack: "ACK"
-        case .subscribe: "SUBSCRIBE"
-        case .unsubscribe: "UNSUBSCRIBE"
-        case .getStats: "GET_STATS"
-        case .getSubscribers: "GET_SUBSCRIBERS"
-        case .replay: "REPLAY"
-        case .emit: "EMIT"
-        case .reply: "REPLY"
-        case nil: "cmd \(c)"
-        }
+        guard let raw = UInt8(exactly: c), let cmd = Proto.Cmd(known: raw) else { return "cmd \(c)" }
+        return cmd.cName
     }
 }

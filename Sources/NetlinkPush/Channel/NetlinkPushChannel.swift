@@ -1,4 +1,10 @@
 public import Logging
+internal import Synchronization
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
 
 /// A connection to the nlpush generic netlink family: resolves it, queries it and
 /// creates subscriptions.
@@ -30,7 +36,7 @@ public final class NetlinkPushChannel: Sendable {
     /// and ``SubscriptionItem``s, and leaves it to the application to log them.
     public let logger: Logger
     let control: ControlConnection
-    private let family: Locked<FamilyInfo>
+    private let family: Mutex<FamilyInfo>
 
     /// Opens a control socket and resolves the `nlpush` family with libnl.
     ///
@@ -46,7 +52,7 @@ public final class NetlinkPushChannel: Sendable {
         self.logger = logger
         control = try ControlConnection()
         let info = try control.resolveFamily()
-        family = Locked(info)
+        family = Mutex(info)
         logger.debug(
             "nlpush family resolved",
             metadata: ["id": "\(info.id)", "version": "\(info.version)", "events": "\(info.eventsGroup)"])
@@ -58,8 +64,8 @@ public final class NetlinkPushChannel: Sendable {
     public var version: UInt8 { family.withLock { $0.version } }
     /// Multicast group id of the `events` group.
     public var eventsGroupID: UInt32 { family.withLock { UInt32(bitPattern: $0.eventsGroup) } }
-    /// The protocol version this library speaks.
-    public static let protocolVersion: UInt8 = 2
+    /// The protocol version this library speaks (`NLPUSH_FAMILY_VERSION` of the header it was built with).
+    public static let protocolVersion: UInt8 = Proto.version
 
     /// The logger used when the application passes none: logs nothing.
     static let silentLogger = Logger(label: "nlpush", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -86,7 +92,7 @@ public final class NetlinkPushChannel: Sendable {
                 request, familyID: id, timeoutMs: timeoutMs, awaitingReply: awaitingReply, onMessage: onMessage)
         } catch {
             // genetlink answers ENOENT without extack for an unknown family id.
-            guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
+            guard case .rejected(_, let e, nil) = error, e == ENOENT else { throw error }
             let fresh = try control.resolveFamily()
             guard fresh.id != id else { throw error }
             family.withLock { $0 = fresh }
@@ -113,7 +119,9 @@ public final class NetlinkPushChannel: Sendable {
     ///   - options: buffer sizes, recovery and reconnection behaviour.
     /// - Throws: ``NetlinkPushError/permissionDenied(operation:errno:extack:)`` without
     ///   `CAP_NET_ADMIN`, ``NetlinkPushError/rejected(operation:errno:extack:)`` (`ENOSPC`
-    ///   beyond 1024 subscribers), ``NetlinkPushError/invalidArgument(reason:)`` for a bad name.
+    ///   beyond 1024 subscribers), ``NetlinkPushError/invalidArgument(reason:)`` for a bad name,
+    ///   ``NetlinkPushError/invalidOption(name:reason:)`` for options out of range (see
+    ///   ``SubscriptionOptions/validate()``).
     public func subscribe(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
         -> Subscription
     {
@@ -162,9 +170,7 @@ public final class NetlinkPushChannel: Sendable {
         -> Subscription
     {
         try ControlRequest.subscribe(name: name).validate()
-        if options.responder && !options.registerSubscriber {
-            throw .invalidArgument(reason: "a responder must register (registerSubscriber: true)")
-        }
+        try options.validate()
         let fam = familyInfo
         let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
         let events: NLSocket
@@ -182,6 +188,8 @@ public final class NetlinkPushChannel: Sendable {
             subControl.close()
             throw error
         }
+        let reader: Reader
+        let subscription: Subscription
         do throws(NetlinkPushError) {
             try events.setReceiveBufferSize(options.receiveBufferSize)
             events.enableBroadcastErrors()
@@ -222,22 +230,32 @@ public final class NetlinkPushChannel: Sendable {
                 continuation: continuation)
             // The consuming task cancelled while waiting for items (or the stream gone).
             continuation.onTermination = { _ in core.stop() }
-            let reader = Reader(
+            reader = Reader(
                 core: core, events: events, family: fam, baseline: baseline)
             reader.catchUp(notice: firstNotice)
-            let handoff = Handoff(reader)
-            try DetachedThread.start(name: "nlpush-reader") { handoff.take().run() }
+            subscription = Subscription(core: core, stream: stream)
             logger.debug(
                 "nlpush subscribed",
                 metadata: ["name": "\(name)", "port": "\(subControl.portID)", "baseline": "\(baseline ?? 0)"])
-            return Subscription(core: core, stream: stream)
         } catch {
             events.close()
             subControl.close()
             wake.close()
             throw error
         }
+        // The reader (with the event socket) moves to its thread; nothing here touches
+        // it afterwards. Should the thread not start, it goes away with the closure and
+        // its socket closes with it (NLSocket.deinit).
+        do throws(NetlinkPushError) {
+            try DetachedThread.start(name: "nlpush-reader") { reader.run() }
+        } catch {
+            subControl.close()
+            wake.close()
+            throw error
+        }
+        return subscription
     }
+
 
     // MARK: queries
 
@@ -320,7 +338,9 @@ public final class NetlinkPushChannel: Sendable {
         async throws(NetlinkPushError) -> Reply
     {
         let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-        guard ms >= 1, ms <= 60_000 else { throw .invalidArgument(reason: "timeout must be 1 ms...60 s") }
+        guard ms >= 1, ms <= Int64(Proto.timeoutMsMax) else {
+            throw .invalidArgument(reason: "timeout must be 1...\(Proto.timeoutMsMax) ms")
+        }
         var emitted: EmitResult?
         var outcome: MessageDecoder.RequestOutcome?
         try await perform(
@@ -368,17 +388,5 @@ public final class NetlinkPushChannel: Sendable {
         var o = options
         o.responder = true
         return try subscribe(name: name, from: seq, epoch: epoch, options: o)
-    }
-}
-
-/// Moves the thread-confined reader into its thread.
-private final class Handoff: @unchecked Sendable {
-    private var reader: Reader?
-    init(_ reader: Reader) { self.reader = reader }
-    func take() -> Reader {
-        // Called exactly once, by the new thread, after init completed on the creating one.
-        guard let r = reader else { fatalError("reader handed off twice") }
-        reader = nil
-        return r
     }
 }

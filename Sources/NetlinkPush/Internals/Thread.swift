@@ -7,6 +7,9 @@ internal import Musl
 
 /// Starts a detached POSIX thread (not a Swift concurrency task: the reader blocks
 /// in poll() and must never occupy the cooperative pool).
+///
+/// `run` is a `sending` closure: what it captures (the reader with its socket) moves
+/// to the new thread, and the compiler checks that the caller no longer touches it.
 enum DetachedThread {
     private final class Body {
         let name: String
@@ -17,7 +20,7 @@ enum DetachedThread {
         }
     }
 
-    static func start(name: String, _ run: @escaping () -> Void) throws(NetlinkPushError) {
+    static func start(name: String, _ run: sending @escaping () -> Void) throws(NetlinkPushError) {
         let body = Unmanaged.passRetained(Body(name: name, run: run))
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { ctx in

@@ -8,9 +8,9 @@ public struct EventFlags: OptionSet, Sendable, Hashable, CustomStringConvertible
     /// The producer waits for an answer: a responder subscription (``SubscriptionOptions/responder``)
     /// answers it with ``Subscription/ack(_:status:reply:)`` and a status; other
     /// subscriptions must not acknowledge it.
-    public static let replyWanted = EventFlags(rawValue: 1 << 0)
+    public static let replyWanted = EventFlags(rawValue: Proto.flagReplyWanted)
     /// The event was delivered by a replay dump, not by the multicast group.
-    public static let replayed = EventFlags(rawValue: 1 << 1)
+    public static let replayed = EventFlags(rawValue: Proto.flagReplayed)
 
     /// The set flags, e.g. `[replyWanted, replayed]`.
     public var description: String {

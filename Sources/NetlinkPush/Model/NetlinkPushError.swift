@@ -17,43 +17,88 @@ internal import Musl
 ///     print("load nlpush.ko first")
 /// }
 /// ```
+///
+/// An enum because its payloads are matched (`catch .rejected(_, let errno, _)`). The
+/// package is built without library evolution, so the enum is frozen: a new case
+/// breaks an exhaustive `switch`, and so comes only with a new major version (minor
+/// before 1.0). Open-ended parts are not cases: ``Operation`` is a struct, and every
+/// kernel refusal is ``rejected(operation:errno:extack:)``. Match the cases you handle
+/// and end a `switch` with `default:` to be unaffected (see "Source stability" in the
+/// documentation catalog).
 public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What the library was doing when an error happened.
-    public enum Operation: String, Sendable, Hashable, CustomStringConvertible {
+    ///
+    /// A struct with static members rather than an enum, so that a new operation in a
+    /// later version breaks no `switch` (compare with `==` or match `.ack`-style
+    /// members, with a `default`). One byte, like the enum it replaces: errors travel
+    /// in the `Result`s of the receive path.
+    public struct Operation: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        private let index: UInt8
+        private init(_ index: UInt8) { self.index = index }
+
+        /// The operation's name, as used in error descriptions (`"join group"`).
+        public var rawValue: String { Self.names[Int(index)] }
+        /// The operation of that name, if there is one.
+        public init?(rawValue: String) {
+            guard let i = Self.names.firstIndex(of: rawValue) else { return nil }
+            self.init(UInt8(i))
+        }
+
         /// Opening or connecting a netlink socket (or its eventfd / reader thread).
-        case connect
+        public static let connect = Operation(0)
         /// Resolving the family or a multicast group through the controller.
-        case resolve
+        public static let resolve = Operation(1)
         /// `NLPUSH_CMD_SUBSCRIBE`.
-        case subscribe
+        public static let subscribe = Operation(2)
         /// `NLPUSH_CMD_UNSUBSCRIBE`.
-        case unsubscribe
+        public static let unsubscribe = Operation(3)
         /// `NLPUSH_CMD_ACK`.
-        case ack
+        public static let ack = Operation(4)
         /// `NLPUSH_CMD_EMIT`.
-        case emit
+        public static let emit = Operation(5)
         /// `NLPUSH_CMD_EMIT` with reply wanted.
-        case request
+        public static let request = Operation(6)
         /// `NLPUSH_CMD_GET_STATS`.
-        case stats
+        public static let stats = Operation(7)
         /// `NLPUSH_CMD_GET_SUBSCRIBERS`.
-        case subscribers
+        public static let subscribers = Operation(8)
         /// `NLPUSH_CMD_REPLAY`.
-        case replay
+        public static let replay = Operation(9)
         /// Joining a multicast group.
-        case joinGroup = "join group"
+        public static let joinGroup = Operation(10)
         /// Setting a socket option.
-        case setOption = "set socket option"
+        public static let setOption = Operation(11)
         /// Sending a request.
-        case send
+        public static let send = Operation(12)
         /// Receiving (recvmsg, poll).
-        case receive
+        public static let receive = Operation(13)
         /// Decoding a received message.
-        case decode
+        public static let decode = Operation(14)
         /// Asking the generic netlink controller to describe the family.
-        case describe
+        public static let describe = Operation(15)
         /// Re-registering after a module reload.
-        case reconnect
+        public static let reconnect = Operation(16)
+
+        /// Names by index, in the order of the static members above.
+        private static let names = [
+            "connect",
+            "resolve",
+            "subscribe",
+            "unsubscribe",
+            "ack",
+            "emit",
+            "request",
+            "stats",
+            "subscribers",
+            "replay",
+            "join group",
+            "set socket option",
+            "send",
+            "receive",
+            "decode",
+            "describe",
+            "reconnect",
+        ]
 
         /// The operation's name, as used in error descriptions.
         public var description: String { rawValue }
@@ -84,6 +129,9 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
     case timedOut(operation: Operation)
     /// An argument was refused before anything was sent.
     case invalidArgument(reason: String)
+    /// A ``SubscriptionOptions`` property is out of its documented range (`name` is the
+    /// property, e.g. `bufferCapacity`); nothing was opened.
+    case invalidOption(name: String, reason: String)
     /// The subscription or channel was closed (cancelled) and can no longer be used.
     case closed
     /// A second iterator was made of a subscription's ``Subscription/events``: a
@@ -148,6 +196,8 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
             return "\(op) timed out"
         case .invalidArgument(let reason):
             return "invalid argument: \(reason)"
+        case .invalidOption(let name, let reason):
+            return "invalid subscription option \(name): \(reason)"
         case .closed:
             return "the nlpush subscription or channel is closed"
         case .cancelled(let op):
@@ -195,4 +245,4 @@ public enum NetlinkPushError: Error, Sendable, Hashable, CustomStringConvertible
 }
 
 /// The family name from the UAPI header, as a Swift string.
-let nlpushFamilyName = "nlpush"
+var nlpushFamilyName: String { Proto.familyName }

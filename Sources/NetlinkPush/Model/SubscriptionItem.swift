@@ -1,4 +1,9 @@
 /// What a subscription's ``Subscription/events`` sequence yields.
+///
+/// A frozen enum (the package is built without library evolution): a new kind of
+/// item would break an exhaustive `switch`, so it comes only with a new major version
+/// (minor before 1.0). Handle the items you care about and end with `default:` to be
+/// unaffected.
 public enum SubscriptionItem: Sendable, Hashable {
     /// The next event, in sequence order (live, or from a replay during recovery).
     case event(Event)

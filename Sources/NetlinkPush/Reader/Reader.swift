@@ -1,4 +1,9 @@
 internal import Logging
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
 
 /// The reader thread of one subscription. Owns the event socket and the sequence
 /// tracker; nothing here is touched by any other thread (shared state lives in
@@ -245,7 +250,7 @@ final class Reader {
         let from = max(last + 1, ringOldestAtLeast)
         if from < newest.seq {
             do throws(NetlinkPushError) {
-                let count = UInt32(clamping: min(newest.seq - from, 1_000_000))
+                let count = UInt32(clamping: min(newest.seq - from, UInt64(Proto.emitCountMax)))
                 try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
                     (g) throws(NetlinkPushError) in
                     guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
@@ -456,9 +461,9 @@ final class Reader {
             // (the tail of a burst, a full stream buffer) replay everything newer.
             var count: UInt32?
             if let revealed {
-                count = revealed.seq > from ? UInt32(clamping: min(revealed.seq - from, 1_000_000)) : 0
+                count = revealed.seq > from ? UInt32(clamping: min(revealed.seq - from, UInt64(Proto.emitCountMax))) : 0
             } else if let newest {
-                count = newest >= from ? UInt32(clamping: min(newest - from + 1, 1_000_000)) : 0
+                count = newest >= from ? UInt32(clamping: min(newest - from + 1, UInt64(Proto.emitCountMax))) : 0
             }
             if count != 0 {
                 try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
@@ -607,7 +612,7 @@ final class Reader {
                 do throws(NetlinkPushError) {
                     try core.control.performBlocking(core.options.subscribeRequest(name: core.name), familyID: fam.id)
                 } catch {
-                    guard case .rejected(_, let e, _) = error, e == 17 /* EEXIST */ else { throw error }
+                    guard case .rejected(_, let e, _) = error, e == EEXIST else { throw error }
                 }
             }
         } catch {

@@ -1,4 +1,5 @@
 internal import Logging
+internal import Synchronization
 
 /// A named subscription to the nlpush events, created by
 /// ``NetlinkPushChannel/subscribe(name:options:)`` (or resumed from a sequence number
@@ -253,7 +254,7 @@ final class SubscriptionCore: Sendable {
     let control: ControlConnection
     let wake: EventFD
     let continuation: AsyncStream<ItemBatch>.Continuation
-    let shared: Locked<Shared>
+    let shared: Mutex<Shared>
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
@@ -265,7 +266,7 @@ final class SubscriptionCore: Sendable {
         self.control = control
         self.wake = wake
         self.continuation = continuation
-        shared = Locked(Shared(family: family))
+        shared = Mutex(Shared(family: family))
     }
 
     var family: FamilyInfo? { shared.withLock { $0.family } }

@@ -3,7 +3,8 @@ public struct SubscriptionOptions: Sendable, Hashable {
     // Every property documents its default; `SubscriptionOptions()` is the recommended
     // configuration.
 
-    /// Kernel receive buffer of the event socket (`SO_RCVBUF`), in bytes. Default 4 MiB.
+    /// Kernel receive buffer of the event socket (`SO_RCVBUF`), in bytes. Default 4 MiB;
+    /// valid ``receiveBufferSizeRange``.
     ///
     /// Set with `SO_RCVBUFFORCE` when the process has `CAP_NET_ADMIN` (so it may exceed
     /// `net.core.rmem_max`), else with `SO_RCVBUF` (capped at `rmem_max`). The kernel
@@ -13,17 +14,19 @@ public struct SubscriptionOptions: Sendable, Hashable {
     public var receiveBufferSize: Int
 
     /// Capacity of the stream buffer between the reader thread and the consumer, in
-    /// items. Default 16384. When the consumer falls this far behind, the reader stops
+    /// items. Default 16384; at least 1. When the consumer falls this far behind, the reader stops
     /// buffering (memory stays bounded) and, once the consumer has drained half of it,
     /// replays what it skipped from the kernel's ring: slow consumers lose nothing the
     /// ring still holds, and get ``SubscriptionItem/lost(_:)`` for the rest.
     public var bufferCapacity: Int
 
-    /// Upper bound of payload bytes held in the stream buffer. Default 64 MiB.
+    /// Upper bound of payload bytes held in the stream buffer. Default 64 MiB; at least 1
+    /// (one event is always let through, however large).
     public var bufferByteLimit: Int
 
-    /// Size of the user-space buffer one datagram is read into, in bytes. At least
-    /// 64 KiB + 4 KiB (a replay dump message can carry a 60 KiB event). Default 128 KiB.
+    /// Size of the user-space buffer one datagram is read into, in bytes. Valid
+    /// ``messageBufferSizeRange``: at least 64 KiB + 4 KiB (a replay dump message can
+    /// carry a 60 KiB event). Default 128 KiB.
     /// The reader thread reads up to 16 datagrams per `recvmmsg()`, into 16 such
     /// buffers (address space; only the pages events actually fill become resident).
     public var messageBufferSize: Int
@@ -66,7 +69,8 @@ public struct SubscriptionOptions: Sendable, Hashable {
     public var responder: Bool
 
     /// While disconnected, how often to look for the family in case a controller
-    /// notification was missed, in milliseconds. Default 1000.
+    /// notification was missed, in milliseconds. Default 1000; valid
+    /// ``reconnectPollIntervalMsRange``.
     public var reconnectPollIntervalMs: Int
 
     /// Creates options; every parameter defaults to the documented value.
@@ -94,6 +98,42 @@ public struct SubscriptionOptions: Sendable, Hashable {
 }
 
 extension SubscriptionOptions {
+    /// Valid ``receiveBufferSize``: from a page to 1 GiB (the kernel doubles the value
+    /// into a signed 32-bit field).
+    public static let receiveBufferSizeRange = 4096...(1 << 30)
+    /// Valid ``messageBufferSize``: room for the largest message (a 60 KiB event in a
+    /// replay dump) up to 16 MiB per slot (the reader maps 16 slots).
+    public static let messageBufferSizeRange = (64 * 1024 + 4096)...(16 << 20)
+    /// Valid ``reconnectPollIntervalMs``: 10 ms to one hour.
+    public static let reconnectPollIntervalMsRange = 10...3_600_000
+
+    /// Checks every value against its documented range.
+    ///
+    /// ``NetlinkPushChannel/subscribe(name:options:)`` and the other ways to subscribe
+    /// call it before opening anything.
+    ///
+    /// - Throws: ``NetlinkPushError/invalidOption(name:reason:)`` naming the first
+    ///   property out of range.
+    public func validate() throws(NetlinkPushError) {
+        func check(_ name: String, _ value: Int, _ range: ClosedRange<Int>) throws(NetlinkPushError) {
+            guard range.contains(value) else {
+                throw .invalidOption(name: name, reason: "\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        try check("receiveBufferSize", receiveBufferSize, Self.receiveBufferSizeRange)
+        guard bufferCapacity >= 1 else {
+            throw .invalidOption(name: "bufferCapacity", reason: "\(bufferCapacity) items: the buffer must hold at least one")
+        }
+        guard bufferByteLimit >= 1 else {
+            throw .invalidOption(name: "bufferByteLimit", reason: "\(bufferByteLimit) bytes: must be positive")
+        }
+        try check("messageBufferSize", messageBufferSize, Self.messageBufferSizeRange)
+        try check("reconnectPollIntervalMs", reconnectPollIntervalMs, Self.reconnectPollIntervalMsRange)
+        if responder && !registerSubscriber {
+            throw .invalidOption(name: "responder", reason: "a responder must register (registerSubscriber: true)")
+        }
+    }
+
     /// The `NLPUSH_CMD_SUBSCRIBE` these options send (again after a module reload).
     func subscribeRequest(name: String) -> ControlRequest {
         .subscribe(name: name, flags: responder ? Proto.flagResponder : nil)

@@ -41,21 +41,21 @@ struct AttributeIterator {
         guard remaining >= NL.attrHeaderSize else {
             throw .malformed(reason: "truncated attribute header: \(remaining) bytes left")
         }
-        // remaining >= 4: the header reads are in bounds.
+        // remaining >= the header size: the header reads are in bounds.
         let len = Int(view.loadUnchecked(offset) as UInt16)
-        let rawType: UInt16 = view.loadUnchecked(offset + 2)
+        let rawType: UInt16 = view.loadUnchecked(offset + NL.attrTypeOffset)
         guard len >= NL.attrHeaderSize, len <= remaining else {
             throw AttributeIterator.badLength(rawType & NL.nlaTypeMask, len, remaining)
         }
         let attr = Attribute(
-            type: rawType & NL.nlaTypeMask, nested: rawType & 0x8000 != 0,
+            type: rawType & NL.nlaTypeMask, nested: rawType & NL.nlaFNested != 0,
             value: view.sliceUnchecked(offset + NL.attrHeaderSize, len - NL.attrHeaderSize))
         offset += min(NL.align(len), remaining)
         return attr
     }
 
     @inline(never) static func badLength(_ type: UInt16, _ len: Int, _ remaining: Int) -> NetlinkPushError {
-        if len < NL.attrHeaderSize { return .malformed(reason: "attribute \(type) has length \(len) < 4") }
+        if len < NL.attrHeaderSize { return .malformed(reason: "attribute \(type) has length \(len) < \(NL.attrHeaderSize)") }
         return .malformed(reason: "attribute \(type) length \(len) overruns the \(remaining) bytes left")
     }
 }

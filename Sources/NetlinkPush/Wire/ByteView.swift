@@ -1,5 +1,8 @@
 /// A bounds-checked view over received bytes.
 ///
+/// Reads are `loadUnaligned` from raw memory: the view never binds the memory it
+/// reads (a recvmmsg() slot, a caller's array) to a type, and needs no alignment.
+///
 /// The checked readers are inlined (they are the receive path's inner loop); the
 /// error, with its formatted reason, is built out of line only when a check fails.
 struct ByteView {
@@ -41,10 +44,12 @@ struct ByteView {
         return ByteView(base: UnsafeRawBufferPointer(start: p + off, count: len))
     }
 
-    /// A copy of the bytes. (Array(UnsafeBufferPointer<UInt8>) is the specialized
-    /// copy: one allocation and a memcpy; unsafeUninitializedCapacity measured twice
-    /// its instructions, in a generic metadata lookup.)
-    var bytes: [UInt8] { Array(base.assumingMemoryBound(to: UInt8.self)) }
+    /// A copy of the bytes: one allocation and a memmove (UnsafeRawBufferPointer's own
+    /// `_copyContents`), reading the receive buffer as raw bytes, never bound to a type.
+    /// Callgrind, recorded 64 B stream: 1,036 instructions per decoded event against
+    /// 1,028 with the former `assumingMemoryBound` copy; `unsafeUninitializedCapacity`
+    /// with `copyMemory` measured 1,444.
+    var bytes: [UInt8] { Array(base) }
 
     @inline(never) static func pastEnd(_ off: Int) -> NetlinkPushError {
         .malformed(reason: "read past end at offset \(off)")

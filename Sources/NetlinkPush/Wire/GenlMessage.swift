@@ -10,8 +10,8 @@ struct GenlMessage {
             throw .malformed(reason: "truncated generic netlink header: \(msg.payload.count) bytes, need \(NL.genlHeaderSize)")
         }
         header = msg
-        command = try msg.payload.u8(0)
-        version = try msg.payload.u8(1)
+        command = try msg.payload.u8(NL.genlCommandOffset)
+        version = try msg.payload.u8(NL.genlVersionOffset)
         attributes = try msg.payload.slice(NL.genlHeaderSize, msg.payload.count - NL.genlHeaderSize)
     }
 

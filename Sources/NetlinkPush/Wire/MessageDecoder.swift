@@ -91,7 +91,7 @@ enum MessageDecoder {
                 case .txqDrops: s.txqDrops = try a.u64("TXQ_DROPS")
                 case .requestsFailed: s.requestsFailed = try a.u64("REQUESTS_FAILED")
                 case .repliesUndelivered: s.repliesUndelivered = try a.u64("REPLIES_UNDELIVERED")
-                case .pad, nil: break
+                default: break
                 }
             }
         }
@@ -116,7 +116,7 @@ enum MessageDecoder {
                 case .replies: s.replies = try a.u64("REPLIES")
                 case .subscribedNs: s.subscribedNs = try a.u64("SUBSCRIBED_NS")
                 case .flags: s.flags = try a.u32("FLAGS")
-                case .pad, nil: break
+                default: break
                 }
             }
         }

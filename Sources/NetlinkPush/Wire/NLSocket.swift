@@ -13,6 +13,15 @@ internal import Musl
 #endif
 
 /// A generic netlink socket managed by libnl.
+///
+/// A class, not a `~Copyable` owner like ``FileDescriptor``: the descriptor belongs to
+/// libnl's `struct nl_sock` (freed with `nl_socket_free`, which closes it), and the
+/// socket is closed explicitly by its owner (``close()``, idempotent, then `deinit`) at
+/// points a move-only value would make awkward: the subscription setup closes the
+/// event socket on every error path after handing it to the reader, and the control
+/// I/O thread closes a connection's socket inside its `Mutex` while callers may still
+/// hold the connection. It is not Sendable: each one is confined to one thread or
+/// moved (`sending`) into a `Mutex`.
 final class NLSocket {
     private var sk: OpaquePointer?
     /// The socket's file descriptor (owned by libnl; closed by `close()`).

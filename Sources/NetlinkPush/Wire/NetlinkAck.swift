@@ -9,15 +9,16 @@ struct NetlinkAck: Equatable {
     /// Parses the payload of an NLMSG_ERROR message.
     init(error msg: NetlinkMessage) throws(NetlinkPushError) {
         let p = msg.payload
-        guard p.count >= 4 else { throw .malformed(reason: "truncated NLMSG_ERROR: \(p.count) bytes") }
+        let echo = NL.errMsgOffset  // the echoed request header follows the error
+        guard p.count >= echo else { throw .malformed(reason: "truncated NLMSG_ERROR: \(p.count) bytes") }
         errno = -Int32(bitPattern: try p.u32(0))
-        var tlvStart = 4
-        if p.count >= 4 + NL.headerSize {
-            let origLen = Int(try p.u32(4))
+        var tlvStart = echo
+        if p.count >= echo + NL.headerSize {
+            let origLen = Int(try p.u32(echo))
             if msg.flags & NL.fCapped != 0 || origLen < NL.headerSize {
-                tlvStart = 4 + NL.headerSize
+                tlvStart = echo + NL.headerSize
             } else {
-                tlvStart = 4 + NL.align(origLen)
+                tlvStart = echo + NL.align(origLen)
             }
         } else {
             tlvStart = p.count
@@ -31,10 +32,12 @@ struct NetlinkAck: Equatable {
     /// Parses the payload of a dump's NLMSG_DONE message.
     init(done msg: NetlinkMessage) throws(NetlinkPushError) {
         let p = msg.payload
-        errno = p.count >= 4 ? -Int32(bitPattern: try p.u32(0)) : 0
+        // NLMSG_DONE carries the dump's int error, then the extack TLVs.
+        let size = MemoryLayout<Int32>.size
+        errno = p.count >= size ? -Int32(bitPattern: try p.u32(0)) : 0
         (extack, missingAttribute) = (nil, nil)
-        if msg.flags & NL.fAckTLVs != 0, p.count > 4 {
-            try parseTLVs(try p.slice(4, p.count - 4))
+        if msg.flags & NL.fAckTLVs != 0, p.count > size {
+            try parseTLVs(try p.slice(size, p.count - size))
         }
     }
 

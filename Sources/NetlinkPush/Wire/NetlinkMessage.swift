@@ -5,7 +5,7 @@ struct NetlinkMessage {
     var flags: UInt16
     var seq: UInt32
     var portID: UInt32
-    /// Everything after the 16-byte nlmsghdr, up to nlmsg_len.
+    /// Everything after the nlmsghdr, up to nlmsg_len.
     var payload: ByteView
 }
 
@@ -22,16 +22,16 @@ struct NetlinkMessageIterator {
         guard remaining >= NL.headerSize else {
             throw .malformed(reason: "truncated netlink header: \(remaining) bytes, need \(NL.headerSize)")
         }
-        // remaining >= 16: the header reads below are in bounds.
+        // remaining >= the header size: the header reads below are in bounds.
         let len = Int(view.loadUnchecked(offset) as UInt32)
         guard len >= NL.headerSize else { throw NetlinkMessageIterator.short(len) }
         guard len <= remaining else { throw NetlinkMessageIterator.overrun(len, remaining) }
         let msg = NetlinkMessage(
             length: UInt32(truncatingIfNeeded: len),
-            type: view.loadUnchecked(offset + 4),
-            flags: view.loadUnchecked(offset + 6),
-            seq: view.loadUnchecked(offset + 8),
-            portID: view.loadUnchecked(offset + 12),
+            type: view.loadUnchecked(offset + NL.msgTypeOffset),
+            flags: view.loadUnchecked(offset + NL.msgFlagsOffset),
+            seq: view.loadUnchecked(offset + NL.msgSeqOffset),
+            portID: view.loadUnchecked(offset + NL.msgPortIDOffset),
             payload: view.sliceUnchecked(offset + NL.headerSize, len - NL.headerSize))
         offset += min(NL.align(len), remaining)
         return msg

@@ -1,24 +1,6 @@
 extension Proto.Attr {
-    static func nameOf(_ raw: UInt16) -> String {
-        guard let a = Proto.Attr(rawValue: raw) else { return "#\(raw)" }
-        switch a {
-        case .pad: return "PAD"
-        case .seq: return "SEQ"
-        case .timestampNs: return "TIMESTAMP_NS"
-        case .type: return "TYPE"
-        case .flags: return "FLAGS"
-        case .payload: return "PAYLOAD"
-        case .status: return "STATUS"
-        case .name: return "NAME"
-        case .count: return "COUNT"
-        case .portID: return "PORTID"
-        case .stats: return "STATS"
-        case .subscriber: return "SUBSCRIBER"
-        case .timeoutMs: return "TIMEOUT_MS"
-        case .epoch: return "EPOCH"
-        case .error: return "ERROR"
-        }
-    }
+    /// The attribute's C name without `NLPUSH_A_` (`SEQ`), or `#n`.
+    static func nameOf(_ raw: UInt16) -> String { Proto.Attr(rawValue: raw).cName }
 }
 
 // MARK: - Writing
