@@ -259,6 +259,7 @@ class Generator:
     def __init__(self, spec, seed, heavy_budget=0, admin=True):
         self.spec = spec
         self.rng = random.Random(seed)
+        self._req_cache = {}
         self.heavy_budget = heavy_budget
         self.ops = [o for o in spec.ops if o.accepted]
         self.root_set = self.ops[0].set
@@ -306,9 +307,14 @@ class Generator:
             return r.randint(max(lo, 0), min(hi, max(lo, 0) + 1000))
         return r.randint(lo, hi)
 
+    def _pick(self, seq):
+        """rng.choice() without its rejection loop: one random() per pick."""
+        return seq[int(self.rng.random() * len(seq))]
+
     def _payload(self, n):
-        return bytes(self.rng.getrandbits(8) for _ in range(n)) if n <= 64 \
-            else (bytes([self.rng.getrandbits(8)]) * n)
+        if n > 64:
+            return bytes([self.rng.getrandbits(8)]) * n
+        return self.rng.getrandbits(8 * n).to_bytes(n, "little") if n else b""
 
     def _valid_value(self, attr, live):
         """Bytes of a value inside every check of @attr."""
@@ -319,13 +325,12 @@ class Generator:
             return pack_int(self._valid_int(attr, live), size, signed)
         if t == "binary":
             hi = attr.max_len if attr.max_len is not None else 256
-            n = r.choice((0, r.randint(1, 16), r.randint(1, min(hi, 256))))
+            n = self._pick((0, r.randint(1, 16), r.randint(1, min(hi, 256))))
             return self._payload(n)
         if t == "string":
             hi = attr.max_len if attr.max_len is not None else 31
             n = r.randint(1, hi)
-            return bytes(r.choice(b"abcdefghijklmnopqrstuvwxyz-0123456789")
-                         for _ in range(n)) + b"\0"
+            return bytes(97 + x % 26 for x in self._payload(n)) + b"\0"
         if t == "flag":
             return b""
         if t == "nest":
@@ -336,9 +341,9 @@ class Generator:
         inner = list(self.spec.sets[attr.nested].values())
         out = b""
         for _ in range(self.rng.randint(0, 4)):
-            a = self.rng.choice(inner)
+            a = self._pick(inner)
             if garbage and self.rng.random() < 0.5:
-                out += nla(self.rng.choice((a.value, self.rng.randint(0, 0x3FFF))),
+                out += nla(self._pick((a.value, self.rng.randint(0, 0x3FFF))),
                            self._payload(self.rng.randint(0, 24)))
             else:
                 out += nla(a.value, self._valid_value(a, live)
@@ -346,7 +351,12 @@ class Generator:
         return out
 
     def _op_request(self, op, dump):
-        return [self.spec.attr(op.set, n) for n in op.request_attrs(dump)]
+        key = (op.value, dump)
+        r = self._req_cache.get(key)
+        if r is None:
+            r = self._req_cache[key] = [self.spec.attr(op.set, n)
+                                        for n in op.request_attrs(dump)]
+        return r
 
     def _valid_attrs(self, op, dump, live, exclude=()):
         out = b""
@@ -377,7 +387,7 @@ class Generator:
 
     # -------------------------------------------------------------- valid
     def valid(self, live):
-        op = self.rng.choice(self.ops)
+        op = self._pick(self.ops)
         dump = self._pick_mode(op)
         return self._msg(live, op, dump, self._valid_attrs(op, dump, live),
                          "valid", "%s-%s" % (op.name, "dump" if dump else "do"))
@@ -464,7 +474,7 @@ class Generator:
         return b""
 
     def boundary(self, live):
-        op, dump, which, label, value, fail, heavy = self.rng.choice(self.boundaries)
+        op, dump, which, label, value, fail, heavy = self._pick(self.boundaries)
         if heavy:
             if self.heavy_budget <= 0:
                 # out of budget: the cheap neighbour of the expensive value
@@ -492,7 +502,7 @@ class Generator:
 
     # ---------------------------------------------------------- malformed
     def _any_op_msg(self, live, kind_label, body_fn=None, flags=None):
-        op = self.rng.choice(self.ops)
+        op = self._pick(self.ops)
         dump = self._pick_mode(op)
         body = body_fn(op, dump) if body_fn else self._valid_attrs(op, dump, live)
         return op, dump, self._msg(live, op, dump, body, "malformed",
@@ -512,7 +522,7 @@ class Generator:
 
     def _mal_nlmsg_len_past_end(self, live):
         _, _, m = self._any_op_msg(live, "nlmsg-len-past-end")
-        struct.pack_into("=I", m.data, 0, len(m.data) + self.rng.choice(
+        struct.pack_into("=I", m.data, 0, len(m.data) + self._pick(
             (1, 4, 100, 0xFFFF, 0xFFFFFFFF - len(m.data))))
         m.standalone = True
         return m
@@ -528,7 +538,7 @@ class Generator:
     def _mal_attr_truncated(self, live):
         """nlmsg_len cuts the last attribute (the datagram ends there too)."""
         op, dump, m = self._any_op_msg(live, "attr-truncated")
-        a = self.rng.choice(self._op_request(op, dump) or
+        a = self._pick(self._op_request(op, dump) or
                             list(self.spec.sets[op.set].values())[2:3])
         off = len(m.data)
         attr = nla(a.value, self._valid_value(a, live) or b"\0" * 8)
@@ -544,11 +554,11 @@ class Generator:
 
     def _mal_nla_len_lies(self, live):
         op, dump, m = self._any_op_msg(live, "nla-len-lies")
-        a = self.rng.choice(list(self.spec.sets[op.set].values()))
+        a = self._pick(list(self.spec.sets[op.set].values()))
         off = len(m.data)
         m.data += nla(a.value, self._valid_value(a, live) or b"\0" * 4)
         rest = len(m.data) - off
-        bad = self.rng.choice((0, 1, 2, 3, rest + 1, rest + 4, 0xFFFF))
+        bad = self._pick((0, 1, 2, 3, rest + 1, rest + 4, 0xFFFF))
         struct.pack_into("=H", m.data, off, bad)
         self._finish(m.data)
         m.must_fail = True
@@ -566,9 +576,9 @@ class Generator:
     def _mal_unknown_attr(self, live):
         op, dump, m = self._any_op_msg(live, "unknown-attr")
         hi = self.spec.max_attr(op.set)
-        atype = self.rng.choice((0, hi + 1, hi + 2, self.rng.randint(hi + 1, NLA_TYPE_MASK),
+        atype = self._pick((0, hi + 1, hi + 2, self.rng.randint(hi + 1, NLA_TYPE_MASK),
                                  NLA_TYPE_MASK))
-        m.data += nla(atype, self._payload(self.rng.choice((0, 4, 8, 13))))
+        m.data += nla(atype, self._payload(self._pick((0, 4, 8, 13))))
         self._finish(m.data)
         m.must_fail = True
         return m
@@ -578,7 +588,7 @@ class Generator:
         op, dump, m = self._any_op_msg(live, "foreign-attr")
         mine = set(op.request_attrs(dump))
         others = [a for a in self.spec.sets[op.set].values() if a.name not in mine]
-        a = self.rng.choice(others)
+        a = self._pick(others)
         value = self._valid_value(a, live) if a.type != "nest" else b""
         m.data += nla(a.value | (NLA_F_NESTED if a.type == "nest" else 0), value)
         self._finish(m.data)
@@ -588,7 +598,7 @@ class Generator:
     def _mal_nest_garbage(self, live):
         """One of the spec's nests (stats, subscriber) full of garbage."""
         op, dump, m = self._any_op_msg(live, "nest-garbage")
-        a = self.rng.choice(self.nest_attrs)
+        a = self._pick(self.nest_attrs)
         body = self._nest_body(a, live, garbage=True)
         if self.rng.random() < 0.3:
             # a nest in the nest, with a lying inner length
@@ -611,7 +621,7 @@ class Generator:
             self._finish(m.data)
             m.must_fail = True
             return m
-        a = self.rng.choice(req)
+        a = self._pick(req)
         nested = self.rng.random() < 0.6
         m.data += nla(a.value | (NLA_F_NESTED if nested else NLA_F_NET_BYTEORDER),
                       self._valid_value(a, live))
@@ -625,17 +635,17 @@ class Generator:
         ints = [a for a in self._op_request(op, dump) if a.type in INT_TYPES]
         if not ints:
             ints = [a for a in self.spec.sets[op.set].values() if a.type in INT_TYPES]
-        a = self.rng.choice(ints)
-        n = self.rng.choice([x for x in (0, 1, 2, 3, 5, 7, 9, 12, 16) if x != a.int_size])
+        a = self._pick(ints)
+        n = self._pick([x for x in (0, 1, 2, 3, 5, 7, 9, 12, 16) if x != a.int_size])
         m.data += nla(a.value, self._payload(n))
         self._finish(m.data)
         m.must_fail = True
         return m
 
     def _mal_version(self, live):
-        op = self.rng.choice(self.ops)
+        op = self._pick(self.ops)
         dump = self._pick_mode(op)
-        v = self.rng.choice([x for x in (0, 1, 3, 0x7F, 0xFF) if x != self.spec.version])
+        v = self._pick([x for x in (0, 1, 3, 0x7F, 0xFF) if x != self.spec.version])
         m = self._msg(live, op, dump, self._valid_attrs(op, dump, live),
                       "malformed", "version-%d-%s" % (v, op.name), version=v)
         if self.rng.random() < 0.3:
@@ -644,7 +654,7 @@ class Generator:
 
     def _mal_wrong_mode(self, live):
         """NLM_F_DUMP on a do-only op, a do of a dump-only op."""
-        op = self.rng.choice([o for o in self.ops if o.has_do != o.has_dump])
+        op = self._pick([o for o in self.ops if o.has_do != o.has_dump])
         dump = not op.has_dump
         flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
         m = self._msg(live, op, dump, self._valid_attrs(op, not dump, live),
@@ -656,10 +666,10 @@ class Generator:
 
     def _mal_flags(self, live):
         """Odd header flags: no NLM_F_REQUEST, echo, half a dump, random."""
-        op = self.rng.choice(self.ops)
+        op = self._pick(self.ops)
         dump = self._pick_mode(op)
         base = self._mode_flags(op, dump)
-        f = self.rng.choice((
+        f = self._pick((
             base & ~NLM_F_REQUEST, (base & ~NLM_F_REQUEST) | NLM_F_ACK,
             base | NLM_F_ECHO, base | NLM_F_MULTI, base | NLM_F_DUMP_INTR,
             NLM_F_REQUEST | NLM_F_ROOT, NLM_F_REQUEST | NLM_F_MATCH,
@@ -669,23 +679,23 @@ class Generator:
                          "malformed", "flags-%#x-%s" % (f, op.name), flags=f)
 
     def _mal_unknown_cmd(self, live):
-        cmd = self.rng.choice(self.unknown_cmds + [self.rng.randint(0, 255)])
+        cmd = self._pick(self.unknown_cmds + [self.rng.randint(0, 255)])
         if cmd in self.spec.by_value and self.spec.by_value[cmd].accepted:
             cmd = 0
-        f = self.rng.choice((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST | NLM_F_DUMP,
+        f = self._pick((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST | NLM_F_DUMP,
                              NLM_F_REQUEST))
         buf = self._hdr(live, cmd, f)
         if self.rng.random() < 0.5:
-            a = self.rng.choice(list(self.spec.sets[self.root_set].values()))
+            a = self._pick(list(self.spec.sets[self.root_set].values()))
             buf += nla(a.value, self._valid_value(a, live) if a.type != "nest" else b"")
         m = Msg(self._finish(buf), "malformed", "unknown-cmd-%d" % cmd,
                 self.spec.by_value.get(cmd), cmd, must_fail=True)
         return m
 
     def _mal_unknown_family(self, live):
-        op = self.rng.choice(self.ops)
-        t = self.rng.choice(UNUSED_FAMILY_IDS + (1, 2, 3, 4, 0x0F))
-        f = self.rng.choice((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST))
+        op = self._pick(self.ops)
+        t = self._pick(UNUSED_FAMILY_IDS + (1, 2, 3, 4, 0x0F))
+        f = self._pick((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST))
         buf = self._hdr(live, op.value, f, mtype=t)
         buf += self._valid_attrs(op, False, live)
         return Msg(self._finish(buf), "malformed", "type-%#x" % t, op, op.value,
@@ -693,8 +703,8 @@ class Generator:
 
     def _mal_random_bytes(self, live):
         """A correct netlink header, random bytes after it."""
-        f = self.rng.choice((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST | NLM_F_DUMP))
-        cmd = self.rng.choice([o.value for o in self.ops] + [self.rng.randint(0, 255)])
+        f = self._pick((NLM_F_REQUEST | NLM_F_ACK, NLM_F_REQUEST | NLM_F_DUMP))
+        cmd = self._pick([o.value for o in self.ops] + [self.rng.randint(0, 255)])
         buf = bytearray(NLMSG_HDR.pack(0, live.family_id, f, 0, 0))
         buf += self._payload(self.rng.randint(0, 64))
         if len(buf) > NLMSG_HDRLEN:
@@ -706,7 +716,7 @@ class Generator:
                    buf[NLMSG_HDRLEN] if len(buf) > NLMSG_HDRLEN else None)
 
     def malformed(self, live):
-        return self.rng.choice(self.malformers)(live)
+        return self._pick(self.malformers)(live)
 
     # ------------------------------------------------------------- driver
     def next(self, live):
