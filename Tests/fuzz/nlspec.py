@@ -235,9 +235,10 @@ class Live:
 
     def set_state(self, epoch, oldest, next_seq):
         self.epoch = epoch
+        # mostly recent ones: a dump from the oldest sends the whole ring
         self.seqs = [0, oldest, max(oldest, next_seq - 1), next_seq,
-                     next_seq + 1, (1 << 64) - 1, max(1, next_seq - 5000),
-                     max(oldest, next_seq - 2)]
+                     next_seq + 1, (1 << 64) - 1, max(oldest, next_seq - 16),
+                     max(oldest, next_seq - 2), next_seq, max(oldest, next_seq - 1)]
         self.epochs = [epoch, epoch, epoch, epoch ^ 1, 0, (1 << 64) - 1]
 
 
@@ -249,18 +250,17 @@ class Generator:
     CHEAP = {"count": (1, 8), "timeout-ms": (1, 2000)}
     # values of these attributes come from the live pools
     LIVE = {"seq": "seqs", "epoch": "epochs"}
-    # integer attributes whose large values are expensive (EMIT count):
-    # at most heavy_budget messages carry one
+    # integer attributes whose large values are expensive (EMIT count): never
+    # drawn at random, sent once by the driver (heavy_cases())
     HEAVY = {"count"}
     HEAVY_OPS = {"emit"}
 
     KINDS = (("valid", 35), ("boundary", 25), ("malformed", 40))
 
-    def __init__(self, spec, seed, heavy_budget=0, admin=True):
+    def __init__(self, spec, seed):
         self.spec = spec
         self.rng = random.Random(seed)
         self._req_cache = {}
-        self.heavy_budget = heavy_budget
         self.ops = [o for o in spec.ops if o.accepted]
         self.root_set = self.ops[0].set
         self.unknown_cmds = sorted(
@@ -361,7 +361,9 @@ class Generator:
     def _valid_attrs(self, op, dump, live, exclude=()):
         out = b""
         for a in self._op_request(op, dump):
-            if a.name in exclude or self.rng.random() < 0.4:
+            # the bounded ones are rarely left out: a REPLAY without count
+            # dumps the whole ring (thousands of messages)
+            if a.name in exclude or self.rng.random() < (0.05 if a.name in self.CHEAP else 0.4):
                 continue
             out += nla(a.value, self._valid_value(a, live))
         return out
@@ -476,15 +478,11 @@ class Generator:
     def boundary(self, live):
         op, dump, which, label, value, fail, heavy = self._pick(self.boundaries)
         if heavy:
-            if self.heavy_budget <= 0:
-                # out of budget: the cheap neighbour of the expensive value
-                a = self.spec.attr(op.set, which)
-                value = pack_int(self.CHEAP.get(a.name, (1, 8))[1],
-                                 *INT_TYPES[a.type])
-                label += "-cheap"
-                heavy = False
-            else:
-                self.heavy_budget -= 1
+            # the cheap neighbour of the expensive value; heavy_cases() has it
+            a = self.spec.attr(op.set, which)
+            value = pack_int(self.CHEAP.get(a.name, (1, 8))[1], *INT_TYPES[a.type])
+            label += "-cheap"
+            heavy = False
         if which is None:
             body = b""
         elif which == "*max":
@@ -499,6 +497,21 @@ class Generator:
         m = self._msg(live, op, dump, body, "boundary", label, must_fail=fail)
         m.heavy = heavy
         return m
+
+    def heavy_cases(self, live):
+        """The boundary messages too expensive to draw at random (EMIT of
+        count max: a million events), each alone, for the driver to send
+        once where their cost is bounded (right before rmmod)."""
+        out = []
+        for op, dump, which, label, value, fail, heavy in self.boundaries:
+            if heavy:
+                a = self.spec.attr(op.set, which)
+                m = self._msg(live, op, dump, nla(a.value, value), "boundary", label,
+                              must_fail=fail, flags=NLM_F_REQUEST | NLM_F_ACK)
+                m.heavy = True
+                classify(m, self.spec, live)
+                out.append(m)
+        return out
 
     # ---------------------------------------------------------- malformed
     def _any_op_msg(self, live, kind_label, body_fn=None, flags=None):

@@ -23,5 +23,7 @@ messages=${NLPUSH_FUZZ_MESSAGES:-200000}
 echo "# fuzz seed $seed, $messages messages (reproduce: NLPUSH_FUZZ_SEED=$seed)"
 rm -rf "$T"
 # the fuzzer prints its own TAP lines and "N passed, N failed, N skipped"
+# it stops fuzzing 120 s before in-vm.sh's step limit, to run its final checks
 exec python3 "$ROOT/Tests/fuzz/nlpush_fuzz.py" --seed "$seed" \
-	--messages "$messages" --ko-dir "$KODIR"
+	--messages "$messages" --ko-dir "$KODIR" \
+	--time-limit $((${NLPUSH_STEP_TIMEOUT:-480} - 120))
