@@ -890,9 +890,14 @@ class Publishers:
                     with open(os.path.join(DEBUGFS, "request")) as f:
                         r = f.read().strip()
                     key = r.split()[0] if r.startswith("status=") else r
-                    self._count("debugfs-request-result-%s" % (
-                        "answered" if key.startswith("status=") else
-                        ename(int(key.split("=")[1])) if key.startswith("error=") else "bad"))
+                    res = "answered" if key.startswith("status=") else \
+                        ename(int(key.split("=")[1])) if key.startswith("error=") else "bad"
+                    self._count("debugfs-request-result-%s" % res)
+                    # nlpush_request() ends answered, or with one of these
+                    if res not in ("answered", "ETIMEDOUT", "ENOTCONN", "ESHUTDOWN", "EINTR",
+                                   "ENOMEM", "EBUSY", "ENODATA"):
+                        with self.lock:
+                            self.res.find("debugfs-request-result", detail=r[:200])
                 except (OSError, ValueError, IndexError):
                     self._count("debugfs-request-result-unreadable")
             self.stop.wait(rng.uniform(0.005, 0.05))
