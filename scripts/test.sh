@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test nlpush has: the spec check and the Swift host tests, the VM
-# suites (C selftest, Swift VM tests, CLI) on each kernel of the matrix, and
+# Run every test nlpush has: the spec check, the fuzzer's generator self-test
+# and the Swift host tests, the VM suites (C selftest, Swift VM tests, CLI,
+# YNL cli, fuzzer) on each kernel of the matrix, and
 # the benchmark smoke run (scripts/bench.sh --smoke, checked by
 # bench/check-smoke.py: every benchmark runs, no timing thresholds).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero on any
@@ -30,6 +31,10 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 	say "spec check: kmod/nlpush.yaml against the genetlink schema; generated files up to date"
 	python3 Tests/check-spec.py | tee build/check-spec.log
 	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(spec)
+
+	say "fuzzer self-test: the spec-driven generator covers every op, attribute and check, same seed same messages"
+	python3 Tests/fuzz/nlpush_fuzz.py --self-test | tee build/fuzz-selftest.log
+	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(fuzz-selftest)
 
 	say "repository layout: no case collisions, no build products, only cited results"
 	bash Tests/check-layout.sh | tee build/check-layout.log
@@ -105,8 +110,8 @@ PY
 echo
 logs=()
 case "$what" in
-all) logs+=(build/check-spec.log build/check-layout.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
-host) logs+=(build/check-spec.log build/check-layout.log build/swift-host-test.log) ;;
+all) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
+host) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log) ;;
 vm) logs+=(build/vm-*/results) ;;
 bench) logs+=(build/bench-smoke-check.log) ;;
 esac
