@@ -14,6 +14,9 @@ var channel: NetlinkPushChannel { fatalError("compiled, never run") }
 /// A subscription made earlier in the document.
 var subscription: Subscription { fatalError("compiled, never run") }
 
+/// The same, under the short name the API reference uses.
+var sub: Subscription { fatalError("compiled, never run") }
+
 /// An event received earlier in the document.
 var event: Event { fatalError("compiled, never run") }
 
