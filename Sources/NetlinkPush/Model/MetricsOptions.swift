@@ -1,9 +1,10 @@
 /// Whether and under which names the library reports metrics through swift-metrics.
 ///
-/// The library records its metrics with whatever `MetricsSystem` the application
-/// bootstrapped (nothing is recorded when it bootstrapped none, or bound a factory
-/// with `withMetricsFactory` around the channel's or subscription's creation). It never
-/// bootstraps the metrics system itself. The names follow Prometheus' conventions
+/// The library records its metrics with the factory swift-metrics gives it when the
+/// channel or subscription is created: the one the application bootstrapped
+/// (`MetricsSystem.bootstrap`), or one bound with `withMetricsFactory` around the
+/// creation (tests do this). With neither, nothing is recorded. It never bootstraps
+/// the metrics system itself. The names follow Prometheus' conventions
 /// (`labelPrefix` + name; counters end in `_total`, durations in `_seconds`):
 ///
 /// | name | kind | dimensions | what |
