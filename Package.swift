@@ -5,11 +5,18 @@ let package = Package(
     name: "nlpush",
     products: [
         .library(name: "NetlinkPush", targets: ["NetlinkPush"]),
+        // A separate product, so that users of the core library do not build
+        // swift-service-lifecycle, swift-async-algorithms and swift-collections.
+        .library(name: "NetlinkPushServiceLifecycle", targets: ["NetlinkPushServiceLifecycle"]),
         .executable(name: "nlpush", targets: ["nlpush"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Only the DocExamples test target uses it (the README's daemon exports to Prometheus).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -21,6 +28,19 @@ let package = Package(
             name: "NetlinkPush",
             dependencies: [
                 "CNetlink",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: [
+                .swiftLanguageMode(.v6),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
+        .target(
+            name: "NetlinkPushServiceLifecycle",
+            dependencies: [
+                "NetlinkPush",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [
@@ -39,7 +59,27 @@ let package = Package(
         ),
         .testTarget(
             name: "NetlinkPushTests",
-            dependencies: ["NetlinkPush"],
+            dependencies: [
+                "NetlinkPush",
+                "NetlinkPushServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Every ```swift block of README.md and the DocC catalog, compiled as written:
+        // scripts/check-doc-examples.sh generates Tests/DocExamples/Generated/ and
+        // builds this target. Context.swift names what the examples take as given.
+        .testTarget(
+            name: "DocExamples",
+            dependencies: [
+                "NetlinkPush",
+                "NetlinkPushServiceLifecycle",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

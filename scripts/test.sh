@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every test nlpush has: the spec check, the fuzzer's generator self-test
-# and the Swift host tests, the VM suites (C selftest, Swift VM tests, CLI,
-# YNL cli, fuzzer) on each kernel of the matrix, and
+# Run every test nlpush has: the spec check, the fuzzer's generator self-test,
+# the Swift host tests and the documentation's examples
+# (scripts/check-doc-examples.sh), the VM suites (C selftest, Swift VM tests,
+# CLI, YNL cli, fuzzer) on each kernel of the matrix, and
 # the benchmark smoke run (scripts/bench.sh --smoke, checked by
 # bench/check-smoke.py: every benchmark runs, no timing thresholds).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero on any
@@ -46,6 +47,10 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 		say "swift test (host: VM-only tests are skipped with their reason)"
 		swift test --skip-build 2>&1 | tee build/swift-host-test.log | tail -n 40
 		[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(swift-host)
+
+		say "doc examples: every swift block of README.md and the DocC catalog compiles as written"
+		bash scripts/check-doc-examples.sh 2>&1 | tee build/doc-examples.log | tail -n 40
+		[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(doc-examples)
 	else
 		failed+=(swift-build)
 	fi
@@ -110,8 +115,8 @@ PY
 echo
 logs=()
 case "$what" in
-all) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/vm-*/results build/bench-smoke-check.log) ;;
-host) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log) ;;
+all) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log build/vm-*/results build/bench-smoke-check.log) ;;
+host) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log) ;;
 vm) logs+=(build/vm-*/results) ;;
 bench) logs+=(build/bench-smoke-check.log) ;;
 esac

@@ -35,21 +35,26 @@ public final class NetlinkPushChannel: Sendable {
     /// and `trace` levels only: it reports what matters through return values, errors
     /// and ``SubscriptionItem``s, and leaves it to the application to log them.
     public let logger: Logger
+    let metrics: ChannelMetrics
     let control: ControlConnection
     private let family: Mutex<FamilyInfo>
 
     /// Opens a control socket and resolves the `nlpush` family with libnl.
     ///
-    /// - Parameter logger: where the library logs, at `debug` and `trace` levels only. The
-    ///   library never bootstraps the logging system; without a logger it logs nowhere
-    ///   (a `SwiftLogNoOpLogHandler`), whatever the application bootstrapped.
+    /// - Parameters:
+    ///   - logger: where the library logs, at `debug` and `trace` levels only. The
+    ///     library never bootstraps the logging system; without a logger it logs nowhere
+    ///     (a `SwiftLogNoOpLogHandler`), whatever the application bootstrapped.
+    ///   - metrics: whether and under which names the channel and its subscriptions
+    ///     record metrics with the bootstrapped `MetricsSystem` (see ``MetricsOptions``).
     /// - Throws: ``NetlinkPushError/familyNotFound(family:)`` when the kernel module is
     ///   not loaded ("nlpush kernel module not loaded (generic netlink family 'nlpush'
     ///   not found)"), ``NetlinkPushError/socket(operation:errno:detail:)`` when no
     ///   netlink socket can be opened.
-    public init(logger: Logger? = nil) throws(NetlinkPushError) {
+    public init(logger: Logger? = nil, metrics: MetricsOptions = .init()) throws(NetlinkPushError) {
         let logger = logger ?? Self.silentLogger
         self.logger = logger
+        self.metrics = ChannelMetrics(metrics)
         control = try ControlConnection()
         let info = try control.resolveFamily()
         family = Mutex(info)
@@ -227,7 +232,7 @@ public final class NetlinkPushChannel: Sendable {
             let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
             let core = SubscriptionCore(
                 name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
-                continuation: continuation)
+                continuation: continuation, metrics: metrics.options)
             // The consuming task cancelled while waiting for items (or the stream gone).
             continuation.onTermination = { _ in core.stop() }
             reader = Reader(
@@ -341,6 +346,8 @@ public final class NetlinkPushChannel: Sendable {
         guard ms >= 1, ms <= Int64(Proto.timeoutMsMax) else {
             throw .invalidArgument(reason: "timeout must be 1...\(Proto.timeoutMsMax) ms")
         }
+        let started = ContinuousClock.now
+        defer { metrics.requestEnded(startedAt: started) }
         var emitted: EmitResult?
         var outcome: MessageDecoder.RequestOutcome?
         try await perform(

@@ -158,6 +158,7 @@ final class Reader {
                 drained()
                 return
             case .overrun:
+                core.metrics.socketOverrun()
                 if !overrunPending {
                     logger.debug("nlpush event socket overrun (ENOBUFS)", metadata: ["subscription": "\(core.name)"])
                 }
@@ -412,7 +413,7 @@ final class Reader {
         batch = ItemBatch()
         batch.items.reserveCapacity(min(full.items.count * 2, Reader.maxBatchItems))
         if finished { return }
-        if case .terminated = core.continuation.yield(full) { finished = true }
+        if case .terminated = core.yield(full) { finished = true }
     }
 
     // MARK: recovery

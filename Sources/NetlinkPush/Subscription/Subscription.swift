@@ -83,6 +83,8 @@ public final class Subscription: Sendable {
         } else {
             request = .ack(seq: event.seq, status: nil, payload: nil, epoch: epoch)
         }
+        let started = ContinuousClock.now
+        defer { core.metrics.ackEnded(startedAt: started) }
         try await core.perform(request)
     }
 
@@ -255,13 +257,15 @@ final class SubscriptionCore: Sendable {
     let wake: EventFD
     let continuation: AsyncStream<ItemBatch>.Continuation
     let shared: Mutex<Shared>
+    let metrics: SubscriptionMetrics
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
-        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation
+        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation, metrics: MetricsOptions = .init()
     ) {
         self.name = name
         self.options = options
+        self.metrics = SubscriptionMetrics(subscription: name, options: options.metrics ?? metrics)
         self.logger = logger
         self.control = control
         self.wake = wake
@@ -285,6 +289,16 @@ final class SubscriptionCore: Sendable {
             s.iterated = true
             return true
         }
+    }
+
+    /// Reader side: hands a batch to the consumer (one stream element) and counts it.
+    func yield(_ batch: ItemBatch) -> AsyncStream<ItemBatch>.Continuation.YieldResult {
+        let result = continuation.yield(batch)
+        if case .enqueued = result {
+            metrics.handedOver(batch.items)
+            shared.withLock { metrics.buffer(items: $0.buffered, bytes: $0.bufferedBytes) }
+        }
+        return result
     }
 
     /// Reader side: ends the stream, recording `error` for the iterator to throw.
@@ -321,6 +335,7 @@ final class SubscriptionCore: Sendable {
                 || (s.buffered > 0 && s.bufferedBytes + bytes > options.bufferByteLimit)
             {
                 s.waitingForSpace = true
+                metrics.bufferOverrun()
                 return false
             }
             s.buffered += 1
@@ -340,6 +355,8 @@ final class SubscriptionCore: Sendable {
         shared.withLock { s in
             s.buffered -= items
             s.bufferedBytes -= bytes
+            // Under the lock, so that the reader's and the consumer's values land in order.
+            metrics.buffer(items: s.buffered, bytes: s.bufferedBytes)
             if s.waitingForSpace && s.buffered <= options.bufferCapacity / 2 {
                 s.waitingForSpace = false
                 if !s.readerExited { wake.signal() }
@@ -354,6 +371,7 @@ final class SubscriptionCore: Sendable {
             s.stopping = true
             wake.close()
         }
+        metrics.buffer(items: 0, bytes: 0)
         control.close()
     }
 }

@@ -73,6 +73,11 @@ public struct SubscriptionOptions: Sendable, Hashable {
     /// ``reconnectPollIntervalMsRange``.
     public var reconnectPollIntervalMs: Int
 
+    /// The subscription's metrics (see ``MetricsOptions`` for their names), recorded with
+    /// a `subscription` dimension set to its name. Default `nil`: the channel's
+    /// (``NetlinkPushChannel/init(logger:metrics:)``).
+    public var metrics: MetricsOptions?
+
     /// Creates options; every parameter defaults to the documented value.
     public init(
         receiveBufferSize: Int = 4 * 1024 * 1024,
@@ -83,8 +88,10 @@ public struct SubscriptionOptions: Sendable, Hashable {
         autoReconnect: Bool = true,
         registerSubscriber: Bool = true,
         reconnectPollIntervalMs: Int = 1000,
-        responder: Bool = false
+        responder: Bool = false,
+        metrics: MetricsOptions? = nil
     ) {
+        self.metrics = metrics
         self.responder = responder
         self.registerSubscriber = registerSubscriber
         self.receiveBufferSize = receiveBufferSize
