@@ -55,10 +55,10 @@ struct Respond: AsyncParsableCommand {
     var quiet = false
 
     @Option(help: "With --exec: kill a command still running after this long and answer its request with status -ETIMEDOUT (-110) (default 60s, the longest a request waits).", transform: DurationArgument.parse)
-    var timeout = DurationArgument.seconds(60)
+    var timeout: DurationArgument?
 
     @Option(name: .shortAndLong, help: "With --exec: run at most this many commands at once (1-256, default 1).")
-    var jobs = 1
+    var jobs: Int?
 
     func validate() throws {
         let payloads = [reply != nil, replyHex != nil, echo].filter { $0 }.count
@@ -78,10 +78,17 @@ struct Respond: AsyncParsableCommand {
             throw ValidationError("the reply is \(n) bytes, at most \(Respond.replyLimit)")
         }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be 1...256") }
-        if timeout.nanoseconds == 0 { throw ValidationError("--timeout must be positive") }
+        if exec == nil && (jobs != nil || timeout != nil) {
+            throw ValidationError("--jobs and --timeout apply to commands: use them with --exec")
+        }
+        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be 1...256") }
+        if timeout?.nanoseconds == 0 { throw ValidationError("--timeout must be positive") }
         _ = try TypeFilter(type)
     }
+
+    /// A request waits at most 60 s: a command running longer cannot answer anyway.
+    private var commandTimeout: DurationArgument { timeout ?? .seconds(60) }
+    private var commandJobs: Int { jobs ?? 1 }
 
     /// The largest reply payload the kernel takes.
     static let replyLimit = 61440
@@ -100,9 +107,9 @@ struct Respond: AsyncParsableCommand {
             let sub = try channel.respond(name: "\(name)-\(getpid())")
             let running = RunningCommands()
             let answerer = Answerer(
-                exec: exec, timeout: timeout.duration, status: status ?? 0, echo: echo, fixedReply: fixedReply ?? [],
+                exec: exec, timeout: commandTimeout.duration, status: status ?? 0, echo: echo, fixedReply: fixedReply ?? [],
                 json: common.json, quiet: quiet, running: running)
-            let slots = Slots(capacity: exec == nil ? 1 : jobs)
+            let slots = Slots(capacity: commandJobs)
             let state = RespondState()
             // Stop taking requests, let the running commands finish and answer, then end
             // (which unregisters: requests that came meanwhile fail with ENOTCONN, or go
@@ -129,7 +136,7 @@ struct Respond: AsyncParsableCommand {
             }
             if !quiet {
                 if let exec {
-                    Out.info("answering requests with: \(exec) (at most \(jobs) at once, \(timeout) each); Ctrl-C to stop")
+                    Out.info("answering requests with: \(exec) (at most \(commandJobs) at once, \(commandTimeout) each); Ctrl-C to stop")
                 } else {
                     let what = echo ? "the request's payload" : "\(fixedReply?.count ?? 0) bytes"
                     Out.info("answering requests in process: status \(status ?? 0), \(what); Ctrl-C to stop")

@@ -178,7 +178,7 @@ t0=$(date +%s%N)
 startup0_ms=$(ms_since "$t0")
 
 # --- respond answers requests from userspace (EMIT) and from the kernel (nlpush_test)
-"$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
+timeout 120 "$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload hello --timeout 5s --json >"$T/e.json"
@@ -192,20 +192,20 @@ wait $r
 check "respond exits 0 after --count requests" [ $? = 0 ]
 check "respond: one JSON reply per request on stdout, its banner on stderr" \
 	[ "$(json_count "$T/r.json" reply)/$(wc -l <"$T/r.json")/$(grep -c 'answering requests with' "$T/r.err")" = 2/2/1 ]
-"$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
+timeout 120 "$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload x --json >"$T/e3.json"
 check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
 wait $r
-"$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
+timeout 120 "$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload x --json >"$T/e4.json"
 check "respond --status --reply answers in process" \
 	[ "$(field "$T/e4.json" reply status)/$(field "$T/e4.json" reply payload)" = "7/$(printf OK | base64)" ]
 wait $r
-"$cli" respond --echo --count 1 >/dev/null 2>&1 &
+timeout 120 "$cli" respond --echo --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
 echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
@@ -270,7 +270,7 @@ check "respond survives commands that do not read a 60 KiB request, answers both
 	[ "$rc/$(field "$T/ep1.json" reply status)/$(field "$T/ep2.json" reply status)/$(field "$T/ep2.json" reply payload)" = "0/0/0/$(echo ignored | base64)" ]
 
 # first Ctrl-C: no new requests, the running command finishes and answers
-"$cli" respond --exec 'sleep 3; echo finished' --json >"$T/rc1.json" 2>"$T/rc1.err" &
+timeout 120 "$cli" respond --exec 'sleep 3; echo finished' --json >"$T/rc1.json" 2>"$T/rc1.err" &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload x --timeout 30s --json >"$T/ec1.json" 2>&1 &
@@ -286,7 +286,7 @@ wait $e
 check "... which answers its request (status 0, its output); respond exits 0 (rc $rc)" \
 	[ "$rc/$(field "$T/ec1.json" reply status)/$(field "$T/ec1.json" reply payload)" = "0/0/$(echo finished | base64)" ]
 # a second Ctrl-C kills the hung command; its request gets -ECANCELED
-"$cli" respond --exec 'sleep 32' --json >"$T/rc2.json" 2>"$T/rc2.err" &
+timeout 120 "$cli" respond --exec 'sleep 32' --json >"$T/rc2.json" 2>"$T/rc2.err" &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload x --timeout 30s --json >"$T/ec2.json" 2>&1 &
@@ -336,7 +336,7 @@ check "... with one readable line naming the missing responder" grep -q "no resp
 echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request 2>/dev/null
 req=$(cat /sys/kernel/debug/nlpush_test/request)
 check "nlpush_request() with no responder fails with ENOTCONN ($req)" grep -q '^error=-107' <<<"$req"
-"$cli" respond --status 5 --reply R --json >"$T/rb.json" 2>"$T/rb.err" &
+timeout 120 "$cli" respond --status 5 --reply R --json >"$T/rb.json" 2>"$T/rb.err" &
 rb=$!
 check "respond registers as a responder" wait_responders 1
 rport=$("$cli" subscribers --json | python3 -c 'import json,sys
@@ -369,7 +369,7 @@ check "the requests reached monitor --ack with reply wanted" grep -q '"flags":1,
 expect_rc "bad arguments exit 64" 64 "$cli" emit --count 0
 expect_rc "a request with no responder exits 65" 65 "$cli" emit --wait-reply --timeout 100ms
 # a responder that answers only type 4242: a request of type 0 waits for its timeout
-"$cli" respond --type 4242 --status 0 --quiet >/dev/null 2>&1 &
+timeout 120 "$cli" respond --type 4242 --status 0 --quiet >/dev/null 2>&1 &
 m=$!
 wait_responders 1
 t0=$(date +%s%N)
@@ -391,7 +391,8 @@ expect_rc "bad input: a duration with an unknown unit" 64 "$cli" monitor --durat
 expect_rc "bad input: --timeout beyond 60s" 64 "$cli" emit --wait-reply --timeout 2m
 expect_rc "bad input: --type not a number" 64 "$cli" monitor --type four
 expect_rc "bad input: --epoch without --from" 64 "$cli" monitor --epoch 5
-expect_rc "bad input: --jobs 0" 64 "$cli" respond --echo --jobs 0
+expect_rc "bad input: --jobs 0" 64 "$cli" respond --exec cat --jobs 0
+expect_rc "bad input: --jobs without --exec" 64 "$cli" respond --echo --jobs 2
 expect_rc "bad input: replay --count 0" 64 "$cli" replay --count 0
 expect_rc "bad input: odd hex payload" 64 "$cli" emit --payload-hex abc
 expect_rc "bad input: a missing option value" 64 "$cli" emit --count
@@ -488,7 +489,8 @@ if command -v setpriv >/dev/null; then
 	check "module reloaded with unprivileged_listen=1" \
 		[ "$(cat /sys/module/nlpush/parameters/unprivileged_listen)" = Y ]
 	base=$(subscribers)
-	nobody "$cli" monitor --count 3 --json >"$T/u.json" 2>"$T/u.err" &
+	timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$cli" monitor --count 3 --json \
+		>"$T/u.json" 2>"$T/u.err" &
 	u=$!
 	check "an unprivileged monitor starts, saying on stderr it is not registered nor acking" \
 		wait_for_line "$T/u.err" "listening only.*not registered as a subscriber, not acking"
