@@ -131,13 +131,13 @@ check "respond: one JSON reply per request on stdout, its banner on stderr" \
 timeout 120 "$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
-"$cli" emit --wait-reply --payload x --json >"$T/e3.json"
+"$cli" emit --wait-reply --payload x --timeout 10s --json >"$T/e3.json"
 check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
 wait $r
 timeout 120 "$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
-"$cli" emit --wait-reply --payload x --json >"$T/e4.json"
+"$cli" emit --wait-reply --payload x --timeout 10s --json >"$T/e4.json"
 check "respond --status --reply answers in process" \
 	[ "$(field "$T/e4.json" reply status)/$(field "$T/e4.json" reply payload)" = "7/$(printf OK | base64)" ]
 wait $r
