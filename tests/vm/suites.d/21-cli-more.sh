@@ -200,6 +200,8 @@ replay_text_ok() {
 		grep -q "replayed 1 event" "$T/rp3.err"
 }
 check "replay -t 32 (text) prints that event's line, time first, and the count on stderr" replay_text_ok
+# more events than the ring holds (4096 by default): seq 1 is gone
+echo "5000 8 9" >/sys/kernel/debug/nlpush_test/emit
 "$cli" replay --from 1 --count 1 --json >"$T/rp4.json"
 check "replay --from 1 reports what the ring no longer holds as lost, first" \
 	[ "$(head -n1 "$T/rp4.json" | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["kind"], o["from"])')" = "lost 1" ]
