@@ -205,7 +205,7 @@ def swift_bench(size, subs, count, producer, ack=False, rcvbuf=BIG_RCVBUF, recov
         return None
     timeout = timeout or max(120, count // 50)
     cmd = [NLPUSH, "bench", "--size", str(size), "--subscribers", str(subs), "--count", str(count),
-           "--producer", producer, "--json", "--timeout", str(timeout)]
+           "--producer", producer, "--json", "--timeout", f"{timeout}s"]
     if ack:
         cmd.append("--ack")
     if rcvbuf:

@@ -43,7 +43,7 @@ demo() {
 	echo "request: $(cat /sys/kernel/debug/nlpush_test/request)"
 	sleep 2
 	say "a request from userspace through the kernel: nlpush emit --wait-reply --payload 'hello from nlpush'"
-	$cli emit --wait-reply --payload 'hello from nlpush' --type 3 --timeout 5000
+	$cli emit --wait-reply --payload 'hello from nlpush' --type 3 --timeout 5s
 	wait $monitor $responder
 
 	say "nlpush stats"

@@ -46,8 +46,8 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Also check every payload against nlpush_test's pattern (--producer test only; costs consumer time).")
     var verify = false
 
-    @Option(help: "Give up waiting for the events after this many seconds.")
-    var timeout = 120.0
+    @Option(help: "Give up waiting for the events after this long (default 120s).", transform: DurationArgument.parse)
+    var timeout = DurationArgument.seconds(120)
 
     func validate() throws {
         guard size.value <= 61440 else { throw ValidationError("--size must be at most 61440 bytes") }
@@ -60,12 +60,13 @@ struct Bench: AsyncParsableCommand {
         Out.setUp()
         try await guarded("bench") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            let subs = try openSubscriptions(
+            let (subs, _) = try openSubscriptions(
                 channel, count: subscribers, prefix: "bench", rcvbuf: rcvbuf, recovery: !noRecovery)
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
             let config = Consumer(
-                json: false, quiet: true, ack: ack, count: UInt64(count), preview: 0, verify: verify)
+                format: EventFormat(json: false, preview: 0), quiet: true, ack: ack, count: UInt64(count),
+                verify: verify, filter: try TypeFilter([]))
             let started = monotonicNow()
             let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
                 let t0 = monotonicNow()
@@ -77,7 +78,7 @@ struct Bench: AsyncParsableCommand {
                 }
                 return monotonicNow() - t0
             }
-            stopper.stop(afterSeconds: timeout)
+            stopper.stop(after: timeout)
             let summaries = await config.consumeAll(subs)
             stopper.stop()
             let produceNs = try await produce.value

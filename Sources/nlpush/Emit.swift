@@ -27,15 +27,17 @@ struct Emit: AsyncParsableCommand {
     @Flag(help: "Publish one request (reply wanted) and print the reply of the responder that answers it ('nlpush respond'); fails at once when no responder is registered.")
     var waitReply = false
 
-    @Option(help: "How long the kernel waits for a responder's answer, in milliseconds (1-60000).")
-    var timeout = 1000
+    @Option(help: "With --wait-reply: how long the kernel waits for a responder's answer, 1ms...60s (default 1s).", transform: DurationArgument.parse)
+    var timeout = DurationArgument.seconds(1)
 
     func validate() throws {
         let sources = [size != nil, payload != nil, payloadHex != nil].filter { $0 }.count
         if sources > 1 { throw ValidationError("give at most one of --size, --payload, --payload-hex") }
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
         if waitReply && count != 1 { throw ValidationError("--wait-reply publishes exactly one event (--count 1)") }
-        guard (1...60000).contains(timeout) else { throw ValidationError("--timeout must be 1...60000 ms") }
+        guard (1_000_000...60_000_000_000).contains(timeout.nanoseconds) else {
+            throw ValidationError("--timeout must be 1ms...60s")
+        }
         if let size, size.value > 61440 { throw ValidationError("--size must be at most 61440 bytes") }
         if let payloadHex, Emit.hexBytes(payloadHex) == nil {
             throw ValidationError("--payload-hex needs an even number of hex digits")
@@ -69,7 +71,7 @@ struct Emit: AsyncParsableCommand {
         try await guarded("emit") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
             if waitReply {
-                let r = try await channel.request(type: type, payload: bytes, timeout: .milliseconds(timeout))
+                let r = try await channel.request(type: type, payload: bytes, timeout: .milliseconds(Int64(timeout.milliseconds)))
                 if common.json {
                     var j = JSONLine()
                     j.add("kind", "reply")

@@ -35,22 +35,37 @@ struct Monitor: AsyncParsableCommand {
         abstract: "Receive events with one or more independent subscriptions.",
         discussion: """
             Each subscription has its own sockets and receives every event. One line per \
-            event (subscriber, seq, type, size, latency, payload preview); on exit (--count, \
-            --duration, Ctrl-C) a summary per subscriber: received, rate, lost, recovered, \
-            latency p50/p99. Lost events are always reported, never dropped silently.
+            event on stdout (publication time in UTC with microseconds, subscriber, seq, \
+            type, size, latency, payload preview; with --json also the raw CLOCK_MONOTONIC \
+            timestamp_ns and the epoch); on exit (--count, --duration, Ctrl-C) a summary \
+            per subscriber: received, rate, lost, recovered, latency p50/p99. Lost events \
+            are always reported, never dropped silently. Banners and notices go to stderr. \
+            With --from SEQ it starts with the events the kernel's replay ring still holds \
+            from SEQ on (what it no longer holds is reported lost), then goes on live. \
+            Without CAP_NET_ADMIN, when the module was loaded with unprivileged_listen=1, \
+            it listens without registering (not listed by 'nlpush subscribers', no --ack).
             """
     )
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .shortAndLong, help: "Independent subscriptions to open in this process (1-1024).")
+    @Option(help: "Independent subscriptions to open in this process (1-1024).")
     var subscribers = 1
 
     @Option(name: .shortAndLong, help: "Stop once every subscription received (or was told it lost) this many events.")
     var count: UInt64?
 
-    @Option(name: .shortAndLong, help: "Stop after this many seconds.")
-    var duration: Double?
+    @Option(name: .shortAndLong, help: "Stop after this long, e.g. 30s, 500ms.", transform: DurationArgument.parse)
+    var duration: DurationArgument?
+
+    @Option(name: .shortAndLong, help: "Show only events of these types (repeat it, or a comma list: -t 4,5).")
+    var type: [String] = []
+
+    @Option(help: "Start with the event SEQ: replay what the kernel's ring still holds from it on, then go on live (resume with the last seq seen + 1).")
+    var from: UInt64?
+
+    @Option(help: "With --from: the epoch SEQ belongs to (the 'epoch' of --json events); a reload since is then reported, not mistaken for the same numbers.")
+    var epoch: UInt64?
 
     @Flag(help: "Acknowledge every plain event. Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
     var ack = false
@@ -77,7 +92,9 @@ struct Monitor: AsyncParsableCommand {
         guard (1...1024).contains(subscribers) else {
             throw ValidationError("--subscribers must be between 1 and 1024")
         }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        if let duration, duration.nanoseconds == 0 { throw ValidationError("--duration must be positive") }
+        _ = try TypeFilter(type)
+        if epoch != nil && from == nil { throw ValidationError("--epoch goes with --from SEQ") }
         if count == 0 { throw ValidationError("--count must be at least 1") }
         guard (0...4096).contains(preview) else { throw ValidationError("--preview must be 0...4096") }
     }
@@ -86,17 +103,27 @@ struct Monitor: AsyncParsableCommand {
         Out.setUp()
         try await guarded("monitor") {
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            let subs = try openSubscriptions(
-                channel, count: subscribers, prefix: name, rcvbuf: rcvbuf, recovery: !noRecovery)
-            if !quiet && !common.json {
-                Out.line("monitoring with \(subscribers) subscription(s); Ctrl-C to stop")
+            let filter = try TypeFilter(type)
+            let (subs, registered) = try openSubscriptions(
+                channel, count: subscribers, prefix: name, rcvbuf: rcvbuf, recovery: !noRecovery,
+                from: from, epoch: epoch, listenOnlyWithoutPrivilege: !ack)
+            if !registered {
+                Out.info(
+                    "nlpush monitor: no CAP_NET_ADMIN: listening only (the module allows unprivileged_listen); "
+                        + "not registered as a subscriber, not acking")
+            }
+            if !quiet {
+                let what = filter.types.isEmpty ? "" : ", types \(filter.types.sorted().map(String.init).joined(separator: ","))"
+                let start = from.map { ", from seq \($0)" } ?? ""
+                Out.info("monitoring with \(subscribers) subscription(s)\(start)\(what); Ctrl-C to stop")
             }
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
-            if let duration { stopper.stop(afterSeconds: duration) }
+            if let duration { stopper.stop(after: duration) }
             let started = monotonicNow()
             let config = Consumer(
-                json: common.json, quiet: quiet, ack: ack, count: count, preview: preview, verify: verify)
+                format: EventFormat(json: common.json, preview: preview), quiet: quiet, ack: ack, count: count,
+                verify: verify, filter: filter)
             let summaries = await config.consumeAll(subs)
             stopper.stop()
             printSummary(summaries, elapsedNs: monotonicNow() - started, json: common.json)
@@ -105,18 +132,37 @@ struct Monitor: AsyncParsableCommand {
     }
 }
 
-/// Opens `count` independent subscriptions named PREFIX-PID-INDEX.
+/// Opens `count` independent subscriptions named PREFIX-PID-INDEX, from the event `from`
+/// on when given (the library resumes after the last event seen: `from - 1`).
+///
+/// With `listenOnlyWithoutPrivilege`, a refused `NLPUSH_CMD_SUBSCRIBE` (no
+/// `CAP_NET_ADMIN`) is not an error: the subscriptions then only join the events group,
+/// which the module allows with `unprivileged_listen=1` (else that join fails in turn);
+/// `registered` tells which it was.
 func openSubscriptions(
-    _ channel: NetlinkPushChannel, count: Int, prefix: String, rcvbuf: ByteCount?, recovery: Bool
-) throws(NetlinkPushError) -> [Subscription] {
+    _ channel: NetlinkPushChannel, count: Int, prefix: String, rcvbuf: ByteCount?, recovery: Bool,
+    from: UInt64? = nil, epoch: UInt64? = nil, listenOnlyWithoutPrivilege: Bool = false
+) throws(NetlinkPushError) -> (subscriptions: [Subscription], registered: Bool) {
     var options = SubscriptionOptions()
     if let rcvbuf { options.receiveBufferSize = rcvbuf.value }
     options.recovery = recovery
     var subs: [Subscription] = []
-    for i in 0..<count {
-        subs.append(try channel.subscribe(name: "\(prefix)-\(getpid())-\(i)", options: options))
+    func open(_ i: Int) throws(NetlinkPushError) -> Subscription {
+        let name = "\(prefix)-\(getpid())-\(i)"
+        if let from {
+            return try channel.subscribe(name: name, from: from > 0 ? from - 1 : 0, epoch: epoch, options: options)
+        }
+        return try channel.subscribe(name: name, options: options)
     }
-    return subs
+    for i in 0..<count {
+        do {
+            subs.append(try open(i))
+        } catch .permissionDenied(.subscribe, _, _) where listenOnlyWithoutPrivilege && options.registerSubscriber {
+            options.registerSubscriber = false
+            subs.append(try open(i))
+        }
+    }
+    return (subs, options.registerSubscriber)
 }
 
 /// Ends every subscription on SIGINT/SIGTERM, on a timer, or when the monitor is done.
@@ -140,9 +186,9 @@ final class Stopper: Sendable {
         for s in subs { s.cancel() }
     }
 
-    func stop(afterSeconds seconds: Double) {
+    func stop(after duration: DurationArgument) {
         Task.detached { [self] in
-            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            try? await Task.sleep(for: duration.duration)
             stop()
         }
     }
@@ -150,12 +196,14 @@ final class Stopper: Sendable {
 
 /// Consumes one subscription and prints what it sees.
 struct Consumer: Sendable {
-    var json: Bool
+    var format: EventFormat
     var quiet: Bool
     var ack: Bool
     var count: UInt64?
-    var preview: Int
     var verify: Bool
+    var filter: TypeFilter
+
+    private var json: Bool { format.json }
 
     /// Consumes every subscription concurrently; summaries in subscription order.
     func consumeAll(_ subs: [Subscription]) async -> [SubscriberSummary] {
@@ -175,7 +223,7 @@ struct Consumer: Sendable {
             for try await item in s.events {
                 switch item {
                 case .event(let e):
-                    record(e, into: &sum)
+                    if filter.admits(e.type) { record(e, into: &sum) }
                     // A monitor is no responder: it never touches requests (a plain ack of
                     // one is refused, and an answer must come from a responder).
                     if ack && !e.wantsReply {
@@ -211,15 +259,19 @@ struct Consumer: Sendable {
                         Out.line("[\(index)] LOST seq \(range.lowerBound)...\(range.upperBound) (\(range.count) events no longer in the kernel's replay ring)")
                     }
                 case .recovered(let n):
-                    if !json && !quiet { Out.line("[\(index)] recovered \(n) events from the kernel's replay ring") }
+                    if !json && !quiet { Out.info("[\(index)] recovered \(n) events from the kernel's replay ring") }
                     if json { notice(index, "recovered", extra: ("count", n)) }
                 case .disconnected:
-                    if json { notice(index, "disconnected") } else { Out.line("[\(index)] nlpush module unloaded; waiting for it to come back") }
+                    if json { notice(index, "disconnected") } else { Out.info("[\(index)] nlpush module unloaded; waiting for it to come back") }
                 case .reconnected:
-                    if json { notice(index, "reconnected") } else { Out.line("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
+                    if json { notice(index, "reconnected") } else { Out.info("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
                 case .reloaded(_, let epoch):
-                    // only a resumed subscription yields it; monitor does not resume
-                    if json { notice(index, "reloaded") } else { Out.line("[\(index)] nlpush module was reloaded (epoch \(epoch))") }
+                    // --from SEQ --epoch E of an earlier load: what follows is this load's, from seq 1
+                    if json {
+                        notice(index, "reloaded", extra: ("epoch", epoch))
+                    } else {
+                        Out.info("[\(index)] nlpush module was reloaded since (epoch now \(epoch)): its events after --from are gone; this load's follow, from seq 1")
+                    }
                 }
             }
         } catch {
@@ -235,11 +287,18 @@ struct Consumer: Sendable {
         return sum.received + sum.lost >= count
     }
 
-    private func notice(_ index: Int, _ kind: String, extra: (String, Int)? = nil) {
+    private func notice<N: BinaryInteger>(_ index: Int, _ kind: String, extra: (String, N)) {
         var j = JSONLine()
         j.add("kind", kind)
         j.add("subscriber", index)
-        if let extra { j.add(extra.0, extra.1) }
+        j.add(extra.0, extra.1)
+        Out.line(j.text)
+    }
+
+    private func notice(_ index: Int, _ kind: String) {
+        var j = JSONLine()
+        j.add("kind", kind)
+        j.add("subscriber", index)
         Out.line(j.text)
     }
 
@@ -263,28 +322,7 @@ struct Consumer: Sendable {
             if !ok { sum.corrupt += 1 }
         }
         if quiet { return }
-        if json {
-            var j = JSONLine()
-            j.add("kind", "event")
-            j.add("subscriber", sum.index)
-            j.add("seq", e.seq)
-            j.add("type", e.type)
-            j.add("flags", e.flags.rawValue)
-            j.add("timestamp_ns", e.timestampNs)
-            j.add("latency_ns", latency)
-            j.add("size", e.payload.count)
-            j.add("payload", Data(e.payload).base64EncodedString())
-            if verify { j.add("intact", ok) }
-            Out.line(j.text)
-        } else {
-            var flags = ""
-            if e.flags.contains(.replyWanted) { flags += " reply-wanted" }
-            if e.flags.contains(.replayed) { flags += " replayed" }
-            if verify && !ok { flags += " CORRUPT" }
-            Out.line(
-                "[\(sum.index)] seq=\(e.seq) type=\(e.type) size=\(e.payload.count) latency=\(Format.duration(ns: latency))\(flags) \(Format.preview(e.payload, max: preview))"
-            )
-        }
+        Out.line(format.line(e, subscriber: sum.index, latencyNs: latency, intact: verify ? ok : nil))
     }
 }
 

@@ -4,38 +4,127 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import NetlinkPush
 import Synchronization
 
 /// Line-oriented output written straight to the file descriptors: every line
 /// leaves the process as soon as it is complete (the CLI can be piped, e.g.
 /// `nlpush monitor --json | jq`), and a lock keeps lines printed by
 /// concurrent subscribers whole.
+///
+/// Data (events, replies, tables, JSON records) goes to stdout with ``line(_:)``;
+/// banners and progress to stderr with ``info(_:)``, errors with ``error(_:)``.
+/// When stdout's reader goes away (`nlpush monitor | head`), the next data line
+/// ends the process quietly with exit 0: SIGPIPE is ignored, so that write fails
+/// with EPIPE instead of killing the process.
 enum Out {
     private static let lock = Mutex(())
 
     static func setUp() {}
 
-    static func line(_ s: String) { write(s + "\n", to: STDOUT_FILENO) }
+    /// One line of data, on stdout.
+    static func line(_ s: String) {
+        if !write(s + "\n", to: STDOUT_FILENO) { _exit(0) }
+    }
 
-    static func error(_ s: String) { write(s + "\n", to: STDERR_FILENO) }
+    /// A banner or progress notice, on stderr.
+    static func info(_ s: String) { _ = write(s + "\n", to: STDERR_FILENO) }
 
-    private static func write(_ s: String, to fd: Int32) {
+    /// An error or warning, on stderr.
+    static func error(_ s: String) { _ = write(s + "\n", to: STDERR_FILENO) }
+
+    /// False when the reader of `fd` went away (EPIPE).
+    private static func write(_ s: String, to fd: Int32) -> Bool {
         var s = s
-        s.withUTF8 { buf in
+        return s.withUTF8 { buf in
             lock.withLock { _ in
+                guard let base = buf.baseAddress else { return true }
                 var off = 0
                 while off < buf.count {
-                    let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                    let n = Glibc.write(fd, base + off, buf.count - off)
                     if n > 0 {
                         off += n
                     } else if n < 0 && errno == EINTR {
                         continue
                     } else {
-                        return  // EPIPE and friends: the reader went away
+                        return !(n < 0 && errno == EPIPE)  // other errors: the line is lost, go on
                     }
                 }
+                return true
             }
         }
+    }
+}
+
+/// Converts the kernel's `CLOCK_MONOTONIC` event timestamps to wall-clock time with
+/// the offset between `CLOCK_REALTIME` and `CLOCK_MONOTONIC` sampled once, when the
+/// command starts (a clock step while it runs is not followed: the times stay
+/// consistent with each other).
+struct WallClock: Sendable {
+    /// `CLOCK_REALTIME - CLOCK_MONOTONIC`, in nanoseconds.
+    let offsetNs: Int64
+
+    init() {
+        var m1 = timespec(), r = timespec(), m2 = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &m1)
+        clock_gettime(CLOCK_REALTIME, &r)
+        clock_gettime(CLOCK_MONOTONIC, &m2)
+        let mono = (WallClock.ns(m1) + WallClock.ns(m2)) / 2
+        offsetNs = WallClock.ns(r) - mono
+    }
+
+    private static func ns(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
+
+    /// Wall-clock nanoseconds since the epoch of a `CLOCK_MONOTONIC` timestamp.
+    func wallNs(monotonic: UInt64) -> Int64 { Int64(clamping: monotonic) + offsetNs }
+
+    /// ISO 8601 in UTC with microseconds, e.g. `2026-12-01T04:06:46.123456Z`.
+    func iso8601(monotonic: UInt64) -> String {
+        let wall = wallNs(monotonic: monotonic)
+        var secs = time_t(wall / 1_000_000_000)
+        let micros = Int((wall % 1_000_000_000) / 1000)
+        var tm = Glibc.tm()
+        gmtime_r(&secs, &tm)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
+            Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), micros)
+    }
+}
+
+/// How `monitor` and `replay` print an event: one text line starting with its
+/// wall-clock publication time, or one JSON object that also keeps the kernel's raw
+/// `CLOCK_MONOTONIC` timestamp (`timestamp_ns`) and the event's `epoch` (what
+/// `monitor --from SEQ --epoch E` resumes from).
+struct EventFormat: Sendable {
+    var json: Bool
+    var preview: Int
+    var clock = WallClock()
+
+    func line(_ e: Event, subscriber: Int?, latencyNs: UInt64?, intact: Bool?) -> String {
+        if json {
+            var j = JSONLine()
+            j.add("kind", "event")
+            if let subscriber { j.add("subscriber", subscriber) }
+            j.add("seq", e.seq)
+            j.add("type", e.type)
+            j.add("flags", e.flags.rawValue)
+            j.add("timestamp_ns", e.timestampNs)
+            if let latencyNs { j.add("latency_ns", latencyNs) }
+            j.add("size", e.payload.count)
+            j.add("payload", Data(e.payload).base64EncodedString())
+            j.add("time", clock.iso8601(monotonic: e.timestampNs))
+            j.add("epoch", e.epoch)
+            if let intact { j.add("intact", intact) }
+            return j.text
+        }
+        var flags = ""
+        if e.flags.contains(.replyWanted) { flags += " reply-wanted" }
+        if e.flags.contains(.replayed) { flags += " replayed" }
+        if intact == false { flags += " CORRUPT" }
+        let who = subscriber.map { "[\($0)] " } ?? ""
+        let latency = latencyNs.map { " latency=\(Format.duration(ns: $0))" } ?? ""
+        return "\(clock.iso8601(monotonic: e.timestampNs)) \(who)seq=\(e.seq) type=\(e.type) size=\(e.payload.count)"
+            + "\(latency)\(flags) \(Format.preview(e.payload, max: preview))"
     }
 }
 

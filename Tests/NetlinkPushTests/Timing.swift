@@ -2,7 +2,7 @@ import Foundation
 
 /// Bounds for "at once" in timing assertions.
 enum Timing {
-    /// Whether the tests run inside the test VM (tests/vm/suites.d/10-swift.sh sets
+    /// Whether the tests run inside the test VM (Tests/vm/suites.d/10-swift.sh sets
     /// `NLPUSH_KMOD_DIR`): a TCG-emulated guest, 5 to 20 times slower than the host,
     /// with the whole suite running in parallel.
     static var inVM: Bool { ProcessInfo.processInfo.environment["NLPUSH_KMOD_DIR"] != nil }

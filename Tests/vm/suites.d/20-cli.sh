@@ -1,59 +1,18 @@
 #!/usr/bin/env bash
 # End-to-end test of the nlpush CLI inside the test VM (modules loaded):
 # several monitor processes side by side, respond/emit round trips, stats,
-# subscribers, info, JSON output, and the exit code of each error class.
+# subscribers, info, JSON output, wall-clock times, data on stdout and the
+# rest on stderr (also through | head), and the exit code of each error class.
+# 21-cli-more.sh tests the rest of the CLI (a suite has 480 s under TCG).
 #   bash Tests/vm/suites.d/20-cli.sh KVER KODIR RESDIR
 set -u
 KODIR=$2
 # ROOT, T, ok, bad, check, finish
 # shellcheck source=Tests/vm/lib.sh
 . "$(dirname "$0")/../lib.sh"
-cli=$ROOT/.build/debug/nlpush
-
-# expect_rc NAME RC CMD...: CMD exits with RC and prints one line on stderr
-expect_rc() {
-	local name=$1 want=$2 rc lines
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	lines=$(wc -l <"$T/err")
-	if [ "$rc" = "$want" ] && [ "$lines" -ge 1 ]; then
-		ok "$name (exit $rc: $(head -n1 "$T/err"))"
-	else
-		bad "$name" "exit $rc, want $want; stderr: $(head -c 300 "$T/err")"
-	fi
-}
-# wait_at_least N CMD...: waits up to 20 s for CMD to print a number >= N
-wait_at_least() {
-	local want=$1 i
-	shift
-	for i in $(seq 200); do
-		[ "$("$@")" -ge "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-subscribers() { "$cli" subscribers --json | wc -l; }
-wait_subscribers() { wait_at_least "$1" subscribers; }
-# stats_field NAME: one counter of 'nlpush stats --json'
-stats_field() {
-	"$cli" stats --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.read()).get(sys.argv[1], -1))' "$1"
-}
-wait_responders() { wait_at_least "$1" stats_field responders; }
-json_valid() { python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$1"; }
-# field FILE KIND KEY: values of KEY in lines of FILE whose kind is KIND
-field() {
-	python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    o = json.loads(l)
-    if o.get("kind") == sys.argv[2]: print(o.get(sys.argv[3]))' "$@"
-}
-
-if [ ! -x "$cli" ]; then
-	bad "$cli missing (swift build first)"
-	finish
-fi
-
+# cli, expect_rc, wait_subscribers, field, ...
+# shellcheck source=Tests/vm/cli-lib.sh
+. "$(dirname "$0")/../cli-lib.sh"
 # --- info
 "$cli" info >"$T/info" 2>&1
 check "info names the family, its events group and the ops" \
@@ -80,8 +39,8 @@ check "every subscription received 500 events" \
 	[ "$(cat "$T/m1.json" "$T/m2.json" | grep '"kind":"summary"' | grep -c '"received":500,')" = 4 ]
 check "no loss, no corruption reported" \
 	[ -z "$(cat "$T/m1.json" "$T/m2.json" | grep '"kind":"summary"' | grep -v '"lost":0,' | grep -v '"corrupt":0,')" ]
-check "event lines carry seq, type, latency and a base64 payload" \
-	grep -q '"kind":"event","subscriber":0,"seq":[0-9]*,"type":4,"flags":0,"timestamp_ns":[0-9]*,"latency_ns":[0-9]*,"size":200,"payload":"' "$T/m1.json"
+check "event lines carry seq, type, raw timestamp, latency, a base64 payload, wall-clock time and epoch" \
+	grep -q '"kind":"event","subscriber":0,"seq":[0-9]*,"type":4,"flags":0,"timestamp_ns":[0-9]*,"latency_ns":[0-9]*,"size":200,"payload":"[^"]*","time":"20[0-9-]*T[0-9:]*\.[0-9]\{6\}Z","epoch":[1-9][0-9]*' "$T/m1.json"
 check "1500 event lines from the non-quiet monitor" [ "$(grep -c '"kind":"event"' "$T/m1.json")" = 1500 ]
 check "the quiet monitor printed only its summary" [ "$(wc -l <"$T/m2.json")" = 1 ]
 check "subscriptions are gone after the monitors exit" [ "$(subscribers)" = "$base" ]
@@ -113,19 +72,52 @@ check "bench text output reports throughput and latency percentiles" \
 	grep -q "latency: p50" "$T/bench.txt"
 
 # --- human output: lines and the summary table
-"$cli" monitor --subscribers 2 --count 5 >"$T/h.txt" 2>&1 &
+"$cli" monitor --subscribers 2 --count 5 >"$T/h.txt" 2>"$T/h.err" &
 m=$!
 wait_subscribers $((base + 2))
 echo "5 8 1" >/sys/kernel/debug/nlpush_test/emit
 wait $m
-check "human monitor prints one line per event per subscriber" [ "$(grep -c '^\[[01]\] seq=' "$T/h.txt")" = 10 ]
+check "human monitor prints one line per event per subscriber, wall-clock time first" \
+	[ "$(grep -c '^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]\{6\}Z \[[01]\] seq=' "$T/h.txt")" = 10 ]
 check "human monitor prints the summary table" grep -q "received.*rate.*lost.*recovered.*p50.*p99" "$T/h.txt"
+check "stdout holds the data only: 10 event lines, a blank line and the summary (3 lines)" \
+	[ "$(wc -l <"$T/h.txt")" = 14 ]
+check "the banner went to stderr, not stdout" \
+	[ "$(grep -c 'monitoring with 2 subscription' "$T/h.err")/$(grep -c 'monitoring with' "$T/h.txt")" = 1/0 ]
+# wall-clock times are right: the kernel's CLOCK_MONOTONIC stamp plus the
+# REALTIME-MONOTONIC offset sampled at start, within a minute of now
+check "text and JSON times are today's wall-clock time (not boot-relative)" python3 -c '
+import datetime, json, sys, time
+t = open(sys.argv[1]).readline().split()[0]
+w = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+j = [json.loads(l) for l in open(sys.argv[2]) if "\"event\"" in l][0]
+wj = datetime.datetime.strptime(j["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+sys.exit(0 if abs(time.time() - w) < 60 and abs(time.time() - wj) < 600 else 1)' "$T/h.txt" "$T/m1.json"
+
+# --- data only on stdout, through a pipe that closes: monitor | head -n 2
+# ends once head is gone (EPIPE, not a SIGPIPE death, not a hang), exit 0
+(
+	timeout 60 "$cli" monitor --json 2>"$T/hd.err" | head -n 2 >"$T/hd.out"
+	echo "${PIPESTATUS[0]}" >"$T/hd.rc"
+) &
+hp=$!
+wait_subscribers $((base + 1))
+for i in $(seq 100); do
+	kill -0 $hp 2>/dev/null || break
+	echo "1 8 3" >/sys/kernel/debug/nlpush_test/emit
+	sleep 0.2
+done
+wait $hp
+check "monitor --json | head -n 2: head got 2 JSON event lines" \
+	[ "$(grep -c '"kind":"event"' "$T/hd.out")" = 2 ]
+check "monitor ends with exit 0 once its reader is gone (rc $(cat "$T/hd.rc"))" [ "$(cat "$T/hd.rc")" = 0 ]
+check "... quietly (nothing on stderr but the banner)" [ "$(grep -vc 'monitoring with' "$T/hd.err")" = 0 ]
 
 # --- respond answers requests from userspace (EMIT) and from the kernel (nlpush_test)
-"$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
+timeout 120 "$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
 r=$!
 wait_responders 1
-"$cli" emit --wait-reply --payload hello --timeout 5000 --json >"$T/e.json"
+"$cli" emit --wait-reply --payload hello --timeout 5s --json >"$T/e.json"
 check "emit --wait-reply returns the responder's stdout as reply" \
 	[ "$(field "$T/e.json" reply payload)" = "$(printf HELLO | base64)" ]
 check "emit --wait-reply returns status 0" [ "$(field "$T/e.json" reply status)" = 0 ]
@@ -134,20 +126,22 @@ req=$(cat /sys/kernel/debug/nlpush_test/request)
 check "nlpush_request() answered by respond ($req)" grep -q '^status=0 reply=' <<<"$req"
 wait $r
 check "respond exits 0 after --count requests" [ $? = 0 ]
-"$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
+check "respond: one JSON reply per request on stdout, its banner on stderr" \
+	[ "$(json_count "$T/r.json" reply)/$(wc -l <"$T/r.json")/$(grep -c 'answering requests with' "$T/r.err")" = 2/2/1 ]
+timeout 120 "$cli" respond --exec 'exit 3' --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
-"$cli" emit --wait-reply --payload x --json >"$T/e3.json"
+"$cli" emit --wait-reply --payload x --timeout 10s --json >"$T/e3.json"
 check "the command's exit status is the reply status" [ "$(field "$T/e3.json" reply status)" = 3 ]
 wait $r
-"$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
+timeout 120 "$cli" respond --status 7 --reply OK --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
-"$cli" emit --wait-reply --payload x --json >"$T/e4.json"
+"$cli" emit --wait-reply --payload x --timeout 10s --json >"$T/e4.json"
 check "respond --status --reply answers in process" \
 	[ "$(field "$T/e4.json" reply status)/$(field "$T/e4.json" reply payload)" = "7/$(printf OK | base64)" ]
 wait $r
-"$cli" respond --echo --count 1 >/dev/null 2>&1 &
+timeout 120 "$cli" respond --echo --count 1 >/dev/null 2>&1 &
 r=$!
 wait_responders 1
 echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request
@@ -173,7 +167,7 @@ check "stats shows published > 0" [ "$(field "$T/stats.json" stats published)" -
 check "stats table lists next_seq" grep -q "next_seq" "$T/stats.txt"
 
 # --- requests with no responder, and a monitor --ack beside a responder (protocol v2)
-"$cli" monitor --ack --json --duration 300 >"$T/ma.json" 2>"$T/ma.err" &
+"$cli" monitor --ack --json --duration 300s >"$T/ma.json" 2>"$T/ma.err" &
 ma=$!
 wait_subscribers $((base + 1))
 check "no responder registered while only monitor --ack runs" [ "$(stats_field responders)" = 0 ]
@@ -186,7 +180,7 @@ t1=$(date +%s%N)
 startup_ms=$(((t1 - t0) / 1000000))
 t0=$(date +%s%N)
 expect_rc "emit --wait-reply with no responder fails with exit 65 (ENOTCONN)" 65 \
-	"$cli" emit --wait-reply --payload x --timeout 5000
+	"$cli" emit --wait-reply --payload x --timeout 5s
 t1=$(date +%s%N)
 check "... at once, not after the 5 s timeout ($(((t1 - t0) / 1000000)) ms, a plain stats took $startup_ms ms)" \
 	[ $(((t1 - t0) / 1000000)) -lt $((startup_ms + 2500)) ]
@@ -194,7 +188,7 @@ check "... with one readable line naming the missing responder" grep -q "no resp
 echo "4 5000 9" >/sys/kernel/debug/nlpush_test/request 2>/dev/null
 req=$(cat /sys/kernel/debug/nlpush_test/request)
 check "nlpush_request() with no responder fails with ENOTCONN ($req)" grep -q '^error=-107' <<<"$req"
-"$cli" respond --status 5 --reply R --json >"$T/rb.json" 2>"$T/rb.err" &
+timeout 120 "$cli" respond --status 5 --reply R --json >"$T/rb.json" 2>"$T/rb.err" &
 rb=$!
 check "respond registers as a responder" wait_responders 1
 rport=$("$cli" subscribers --json | python3 -c 'import json,sys
@@ -203,7 +197,7 @@ for l in sys.stdin:
     if o.get("responder"): print(o["portid"])')
 answered=0
 for i in 1 2 3 4 5; do
-	"$cli" emit --wait-reply --payload "p$i" --timeout 5000 --json >"$T/eb.json" 2>>"$T/eb.err" &&
+	"$cli" emit --wait-reply --payload "p$i" --timeout 5s --json >"$T/eb.json" 2>>"$T/eb.err" &&
 		[ "$(field "$T/eb.json" reply status)" = 5 ] &&
 		[ "$(field "$T/eb.json" reply portid)" = "$rport" ] && answered=$((answered + 1))
 done
@@ -220,18 +214,18 @@ check "monitor --ack exits 0" [ $? = 0 ]
 check "monitor --ack saw the 6 requests and 3 plain events" \
 	[ "$(grep -c '"kind":"event"' "$T/ma.json")" -ge 9 ]
 check "monitor --ack acked the plain events, no ack failed (requests are never acked)" \
-	[ "$(field "$T/ma.json" summary ack_errors)" = 0 ] && [ "$(field "$T/ma.json" summary acked)" -ge 3 ]
+	[ "$(field "$T/ma.json" summary ack_errors)" = 0 -a "$(field "$T/ma.json" summary acked)" -ge 3 ]
 check "the requests reached monitor --ack with reply wanted" grep -q '"flags":1,' "$T/ma.json"
 
 # --- errors: one line on stderr, distinct exit codes
 expect_rc "bad arguments exit 64" 64 "$cli" emit --count 0
-expect_rc "a request with no responder exits 65" 65 "$cli" emit --wait-reply --timeout 100
+expect_rc "a request with no responder exits 65" 65 "$cli" emit --wait-reply --timeout 100ms
 # a responder that answers only type 4242: a request of type 0 waits for its timeout
-"$cli" respond --type 4242 --status 0 --quiet >/dev/null 2>&1 &
+timeout 120 "$cli" respond --type 4242 --status 0 --quiet >/dev/null 2>&1 &
 m=$!
 wait_responders 1
 t0=$(date +%s%N)
-expect_rc "unanswered request times out with exit 75" 75 "$cli" emit --wait-reply --timeout 200
+expect_rc "unanswered request times out with exit 75" 75 "$cli" emit --wait-reply --timeout 200ms
 t1=$(date +%s%N)
 check "... after about its timeout ($(((t1 - t0) / 1000000)) ms, a plain stats took $startup_ms ms)" \
 	[ $(((t1 - t0) / 1000000)) -lt $((startup_ms + 200 + 3000)) ]
