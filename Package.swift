@@ -5,6 +5,7 @@ let package = Package(
     name: "nlpush",
     products: [
         .library(name: "NetlinkPush", targets: ["NetlinkPush"]),
+        .library(name: "NetlinkPushTesting", targets: ["NetlinkPushTesting"]),
         .executable(name: "nlpush", targets: ["nlpush"]),
     ],
     dependencies: [
@@ -28,6 +29,17 @@ let package = Package(
                 .enableUpcomingFeature("InternalImportsByDefault"),
             ]
         ),
+        .target(
+            name: "NetlinkPushTesting",
+            dependencies: [
+                "NetlinkPush",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [
+                .swiftLanguageMode(.v6),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
         .executableTarget(
             name: "nlpush",
             dependencies: [
@@ -39,7 +51,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NetlinkPushTests",
-            dependencies: ["NetlinkPush"],
+            dependencies: ["NetlinkPush", "NetlinkPushTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -41,8 +41,8 @@ final class ControlIO: Sendable {
     /// non-blocking sendmsg, never a wait).
     final class Connection: Sendable {
         let id: Int
-        let socket: Locked<NLSocket?>
-        init(id: Int, socket: NLSocket) {
+        let socket: Locked<(any TransportSocket)?>
+        init(id: Int, socket: any TransportSocket) {
             self.id = id
             self.socket = Locked(socket)
         }
@@ -62,6 +62,8 @@ final class ControlIO: Sendable {
 
     private final class ConnState {
         let conn: Connection
+        /// Read by the I/O thread only, which is also the one that closes it.
+        let socket: any TransportSocket
         let fd: Int32
         let buffer: UnsafeMutableRawBufferPointer
         var nextSeq: UInt32 = 1
@@ -69,9 +71,10 @@ final class ControlIO: Sendable {
         var dumpInFlight: UInt32?
         var queuedDumps: [UInt32] = []
         var closing = false
-        init(conn: Connection, fd: Int32, bufferSize: Int) {
+        init(conn: Connection, socket: any TransportSocket, bufferSize: Int) {
             self.conn = conn
-            self.fd = fd
+            self.socket = socket
+            fd = socket.pollDescriptor
             buffer = .allocate(byteCount: bufferSize, alignment: 8)
         }
     }
@@ -89,9 +92,8 @@ final class ControlIO: Sendable {
 
     // MARK: caller side
 
-    func register(_ sock: NLSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
-        let fd = sock.fd
-        return try state.withLock { (s) throws(NetlinkPushError) -> Connection in
+    func register(_ sock: any TransportSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
+        try state.withLock { (s) throws(NetlinkPushError) -> Connection in
             if s.wake == nil {
                 let w = try EventFD()
                 do throws(NetlinkPushError) {
@@ -104,7 +106,7 @@ final class ControlIO: Sendable {
             }
             let conn = Connection(id: s.nextID, socket: sock)
             s.nextID += 1
-            s.conns[conn.id] = ConnState(conn: conn, fd: fd, bufferSize: bufferSize)
+            s.conns[conn.id] = ConnState(conn: conn, socket: sock, bufferSize: bufferSize)
             return conn
         }
     }
@@ -158,7 +160,7 @@ final class ControlIO: Sendable {
             do throws(NetlinkPushError) {
                 try conn.socket.withLock { (sock) throws(NetlinkPushError) in
                     guard let sock else { throw .closed }
-                    try sock.send(request, familyID: familyID, seq: seq)
+                    try sock.send(OutgoingRequest(request: request, familyID: familyID, seq: seq))
                 }
             } catch {
                 var fire: Fire = []
@@ -248,11 +250,11 @@ final class ControlIO: Sendable {
 
     /// Reads everything queued on a connection and dispatches it by sequence number.
     private func drain(_ id: Int) {
-        guard let (fd, buffer) = state.withLock({ s in s.conns[id].map { ($0.fd, $0.buffer) } }) else { return }
+        guard let (socket, buffer) = state.withLock({ s in s.conns[id].map { ($0.socket, $0.buffer) } }) else { return }
         while true {
-            let result: NLSocket.ReceiveResult
+            let result: DatagramResult
             do throws(NetlinkPushError) {
-                result = try NLSocket.receive(fd: fd, into: buffer)
+                result = try socket.receive(into: buffer)
             } catch {
                 failAll(id, error)
                 return

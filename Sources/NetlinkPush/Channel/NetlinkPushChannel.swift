@@ -41,10 +41,17 @@ public final class NetlinkPushChannel: Sendable {
     ///   not loaded ("nlpush kernel module not loaded (generic netlink family 'nlpush'
     ///   not found)"), ``NetlinkPushError/socket(operation:errno:detail:)`` when no
     ///   netlink socket can be opened.
-    public init(logger: Logger? = nil) throws(NetlinkPushError) {
+    public convenience init(logger: Logger? = nil) throws(NetlinkPushError) {
+        try self.init(transport: LibnlTransport(), logger: logger)
+    }
+
+    /// Opens a channel over `transport`: the real kernel (``init(logger:)``), or the
+    /// in-memory kernel of `NetlinkPushTesting` (which wraps this initializer in a
+    /// public one taking its `FakeKernel`).
+    package init(transport: any Transport, logger: Logger? = nil) throws(NetlinkPushError) {
         let logger = logger ?? Self.silentLogger
         self.logger = logger
-        control = try ControlConnection()
+        control = try ControlConnection(transport: transport)
         let info = try control.resolveFamily()
         family = Locked(info)
         logger.debug(
@@ -166,11 +173,12 @@ public final class NetlinkPushChannel: Sendable {
             throw .invalidArgument(reason: "a responder must register (registerSubscriber: true)")
         }
         let fam = familyInfo
-        let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
-        let events: NLSocket
+        let transport = control.transport
+        let subControl = try ControlConnection(transport: transport, bufferSize: options.messageBufferSize)
+        let events: any TransportSocket
         let wake: EventFD
         do throws(NetlinkPushError) {
-            events = try NLSocket()
+            events = try transport.openSocket(.events(receiveBufferSize: options.receiveBufferSize))
         } catch {
             subControl.close()
             throw error
@@ -183,8 +191,6 @@ public final class NetlinkPushChannel: Sendable {
             throw error
         }
         do throws(NetlinkPushError) {
-            try events.setReceiveBufferSize(options.receiveBufferSize)
-            events.enableBroadcastErrors()
             // Baseline first, then join: anything published in between is replayed by
             // the reader's initial recovery, so the subscription starts exactly here (or,
             // resuming, right after the caller's sequence number).
@@ -209,11 +215,8 @@ public final class NetlinkPushChannel: Sendable {
             if options.registerSubscriber {
                 try subControl.performBlocking(options.subscribeRequest(name: name), familyID: fam.id)
             }
-            try events.addMembership(fam.eventsGroup)
-            let ctrlGroup = try? ControlConnection.withResolverSocket { (s) throws(NetlinkPushError) in
-                try s.resolveGroup(family: "nlctrl", group: "notify")
-            }
-            if let ctrlGroup { try events.addMembership(ctrlGroup) }
+            try events.joinGroup(fam.eventsGroup)
+            if let ctrlGroup = transport.controllerNotifyGroup() { try events.joinGroup(ctrlGroup) }
 
             // Unbounded: the reader bounds what it buffers itself (reserve/consumed).
             let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
