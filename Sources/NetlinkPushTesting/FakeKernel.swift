@@ -78,6 +78,7 @@ public final class FakeKernel: Sendable {
     /// the readers: the sockets poll readable only once it returned, so a reader idle
     /// in `poll()` sees its whole outcome at once. Makes the order of what a
     /// subscription yields independent of thread scheduling.
+    @discardableResult
     public func atomically<R>(_ body: () throws -> R) rethrows -> R {
         state.withLock { $0.readinessHeld = true }
         defer {

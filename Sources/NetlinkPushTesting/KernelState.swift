@@ -165,7 +165,7 @@ struct KernelState {
     }
 
     /// A full receive queue drops the event for this socket and overruns it.
-    private mutating func deliver(_ port: UInt32, _ d: Datagram) {
+    mutating func deliver(_ port: UInt32, _ d: Datagram) {
         if let limit = receiveQueueLimit, let e = sockets[port], e.queued >= limit {
             sockets[port]?.overrun = true
             deliveryErrors += 1
@@ -230,8 +230,8 @@ struct KernelState {
         m.u16(K.ctrlAttrFamilyID, id)
         m.string(K.ctrlAttrFamilyName, "nlpush")
         let bytes = m.finish()
-        for (port, e) in sockets where e.groups.contains(K.ctrlNotifyGroup) {
-            enqueue(port, Datagram(bytes: bytes))
+        for port in sockets.keys.sorted() where sockets[port]?.groups.contains(K.ctrlNotifyGroup) == true {
+            deliver(port, Datagram(bytes: bytes))
         }
     }
 

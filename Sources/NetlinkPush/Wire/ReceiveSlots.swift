@@ -9,7 +9,7 @@ internal import Musl
 /// each (a slot holds one datagram, so at least the largest message), with their
 /// `msghdr`s, set up once. Only touched pages become resident: small events use the
 /// first page of each slot. Another ``TransportSocket`` fills them with
-/// ``store(_:_:sender:)``, as the kernel does.
+/// ``store(_:_:sender:truncated:)``, as the kernel does.
 package final class ReceiveSlots {
     /// How many datagrams one call reads at most.
     package let count: Int
@@ -53,16 +53,16 @@ package final class ReceiveSlots {
     }
 
     /// Stores one datagram in slot `i`, as `recvmmsg()` does: the bytes that fit,
-    /// its whole length, `MSG_TRUNC` when it did not fit, and the sender's port (0 for
-    /// the kernel).
-    package func store(_ i: Int, _ datagram: [UInt8], sender: UInt32 = 0) {
+    /// its whole length, `MSG_TRUNC` when it did not fit (or `truncated`), and the
+    /// sender's port (0 for the kernel).
+    package func store(_ i: Int, _ datagram: [UInt8], sender: UInt32 = 0, truncated: Bool = false) {
         precondition(i >= 0 && i < count, "slot \(i) of \(count)")
         let n = min(datagram.count, slotSize)
         datagram.withUnsafeBytes { raw in
             if let base = raw.baseAddress, n > 0 { (memory + i * slotSize).copyMemory(from: base, byteCount: n) }
         }
         headers[i].msg_len = UInt32(truncatingIfNeeded: datagram.count)
-        headers[i].msg_hdr.msg_flags = datagram.count > slotSize ? Int32(MSG_TRUNC) : 0
+        headers[i].msg_hdr.msg_flags = truncated || datagram.count > slotSize ? Int32(MSG_TRUNC) : 0
         addresses[i].nl_pid = sender
     }
 
