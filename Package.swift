@@ -33,6 +33,7 @@ let package = Package(
             name: "NetlinkPushTesting",
             dependencies: [
                 "NetlinkPush",
+                "CNetlink",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [

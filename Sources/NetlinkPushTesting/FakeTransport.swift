@@ -35,7 +35,7 @@ struct FakeTransport: Transport {
 
     func resolveFamily() throws(NetlinkPushError) -> FamilyInfo {
         try kernel.state.withLock { (s) throws(NetlinkPushError) -> FamilyInfo in
-            guard s.loaded else { throw .familyNotFound(family: "nlpush") }
+            guard s.loaded else { throw .familyNotFound(family: K.familyName) }
             return FamilyInfo(id: s.familyID, version: K.protocolVersion, eventsGroup: s.eventsGroup)
         }
     }

@@ -1,3 +1,4 @@
+internal import CNetlink
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Musl)
@@ -135,29 +136,29 @@ extension KernelState {
         let s = statsSnapshot()
         var m = MessageWriter(type: familyID, seq: r.seq, portID: port, command: K.cmdGetStats)
         m.nest(K.attrStats) { a in
-            a.u64(2, s.published)
-            a.u64(3, s.delivered)
-            a.u64(4, s.noListeners)
-            a.u64(5, s.deliveryErrors)
-            a.u64(6, s.publishFailures)
-            a.u64(7, s.acks)
-            a.u64(8, s.acksRejected)
-            a.u64(9, s.requests)
-            a.u64(10, s.replies)
-            a.u64(11, s.requestTimeouts)
-            a.u32(12, s.requestsPending)
-            a.u32(13, s.subscribers)
-            a.u64(14, s.oldestSeq)
-            a.u64(15, s.nextSeq)
-            a.u32(16, s.ringEvents)
-            a.u64(17, s.ringBytes)
-            a.u32(18, s.ringMaxEvents)
-            a.u64(19, s.ringMaxBytes)
-            a.u64(20, s.replayed)
-            a.u32(21, s.responders)
-            a.u64(22, s.txqDrops)
-            a.u64(23, s.requestsFailed)
-            a.u64(24, s.repliesUndelivered)
+            a.u64(K.stat(NLPUSH_STATS_A_PUBLISHED), s.published)
+            a.u64(K.stat(NLPUSH_STATS_A_DELIVERED), s.delivered)
+            a.u64(K.stat(NLPUSH_STATS_A_NO_LISTENERS), s.noListeners)
+            a.u64(K.stat(NLPUSH_STATS_A_DELIVERY_ERRORS), s.deliveryErrors)
+            a.u64(K.stat(NLPUSH_STATS_A_PUBLISH_FAILURES), s.publishFailures)
+            a.u64(K.stat(NLPUSH_STATS_A_ACKS), s.acks)
+            a.u64(K.stat(NLPUSH_STATS_A_ACKS_REJECTED), s.acksRejected)
+            a.u64(K.stat(NLPUSH_STATS_A_REQUESTS), s.requests)
+            a.u64(K.stat(NLPUSH_STATS_A_REPLIES), s.replies)
+            a.u64(K.stat(NLPUSH_STATS_A_REQUEST_TIMEOUTS), s.requestTimeouts)
+            a.u32(K.stat(NLPUSH_STATS_A_REQUESTS_PENDING), s.requestsPending)
+            a.u32(K.stat(NLPUSH_STATS_A_SUBSCRIBERS), s.subscribers)
+            a.u64(K.stat(NLPUSH_STATS_A_OLDEST_SEQ), s.oldestSeq)
+            a.u64(K.stat(NLPUSH_STATS_A_NEXT_SEQ), s.nextSeq)
+            a.u32(K.stat(NLPUSH_STATS_A_RING_EVENTS), s.ringEvents)
+            a.u64(K.stat(NLPUSH_STATS_A_RING_BYTES), s.ringBytes)
+            a.u32(K.stat(NLPUSH_STATS_A_RING_MAX_EVENTS), s.ringMaxEvents)
+            a.u64(K.stat(NLPUSH_STATS_A_RING_MAX_BYTES), s.ringMaxBytes)
+            a.u64(K.stat(NLPUSH_STATS_A_REPLAYED), s.replayed)
+            a.u32(K.stat(NLPUSH_STATS_A_RESPONDERS), s.responders)
+            a.u64(K.stat(NLPUSH_STATS_A_TXQ_DROPS), s.txqDrops)
+            a.u64(K.stat(NLPUSH_STATS_A_REQUESTS_FAILED), s.requestsFailed)
+            a.u64(K.stat(NLPUSH_STATS_A_REPLIES_UNDELIVERED), s.repliesUndelivered)
         }
         m.u64(K.attrEpoch, epoch)
         return m.finish()
@@ -167,14 +168,14 @@ extension KernelState {
         subscribers.map { sub in
             var m = MessageWriter(type: familyID, flags: K.flagMulti, seq: r.seq, portID: port, command: K.cmdGetSubscribers)
             m.nest(K.attrSubscriber) { a in
-                a.u32(2, sub.port)
-                a.string(3, sub.name)
-                a.u32(4, UInt32(getpid()))
-                a.u64(5, sub.acks)
-                a.u64(6, sub.lastAckedSeq)
-                a.u64(7, sub.replies)
-                a.u64(8, sub.subscribedNs)
-                a.u32(9, sub.flags)
+                a.u32(K.sub(NLPUSH_SUBSCRIBER_A_PORTID), sub.port)
+                a.string(K.sub(NLPUSH_SUBSCRIBER_A_NAME), sub.name)
+                a.u32(K.sub(NLPUSH_SUBSCRIBER_A_PID), UInt32(getpid()))
+                a.u64(K.sub(NLPUSH_SUBSCRIBER_A_ACKS), sub.acks)
+                a.u64(K.sub(NLPUSH_SUBSCRIBER_A_LAST_ACKED_SEQ), sub.lastAckedSeq)
+                a.u64(K.sub(NLPUSH_SUBSCRIBER_A_REPLIES), sub.replies)
+                a.u64(K.sub(NLPUSH_SUBSCRIBER_A_SUBSCRIBED_NS), sub.subscribedNs)
+                a.u32(K.sub(NLPUSH_SUBSCRIBER_A_FLAGS), sub.flags)
             }
             return m.finish()
         }
@@ -224,27 +225,27 @@ extension KernelState {
     private mutating func handleController(_ r: ParsedRequest, from port: UInt32) {
         switch r.command {
         case K.ctrlCmdGetFamily:
-            guard loaded, r.string(K.ctrlAttrFamilyName) == "nlpush" else {
+            guard loaded, r.string(K.ctrlAttrFamilyName) == K.familyName else {
                 reply(port, errorMessage(to: r, portID: port, errno: ENOENT))
                 return
             }
             var m = MessageWriter(type: K.genlIDCtrl, seq: r.seq, portID: port, command: K.ctrlCmdNewFamily)
             m.u16(K.ctrlAttrFamilyID, familyID)
-            m.string(K.ctrlAttrFamilyName, "nlpush")
+            m.string(K.ctrlAttrFamilyName, K.familyName)
             m.u32(K.ctrlAttrVersion, UInt32(K.protocolVersion))
             m.u32(K.ctrlAttrMaxAttr, K.attrMax)
             m.nest(K.ctrlAttrOps) { ops in
                 for (i, cmd) in Self.operations.enumerated() {
                     ops.nest(UInt16(i + 1)) { op in
-                        op.u32(1, UInt32(cmd.command))
-                        op.u32(2, cmd.flags)
+                        op.u32(K.u16(CTRL_ATTR_OP_ID), UInt32(cmd.command))
+                        op.u32(K.u16(CTRL_ATTR_OP_FLAGS), cmd.flags)
                     }
                 }
             }
             m.nest(K.ctrlAttrMcastGroups) { groups in
                 groups.nest(1) { g in
-                    g.string(1, "events")
-                    g.u32(2, UInt32(eventsGroup))
+                    g.string(K.u16(CTRL_ATTR_MCAST_GRP_NAME), "events")
+                    g.u32(K.u16(CTRL_ATTR_MCAST_GRP_ID), UInt32(eventsGroup))
                 }
             }
             reply(port, m.finish())
@@ -261,32 +262,32 @@ extension KernelState {
             p0.nest(K.ctrlAttrPolicy) { pol in
                 pol.nest(0) { attrs in
                     attrs.nest(K.attrName) { a in
-                        a.u32(1, 12)  // NL_ATTR_TYPE_NUL_STRING
-                        a.u32(7, 32)  // MAX_LENGTH
+                        a.u32(P.type, K.u32(NL_ATTR_TYPE_NUL_STRING))
+                        a.u32(P.maxLength, UInt32(NLPUSH_NAME_MAX))
                     }
                     attrs.nest(K.attrFlags) { a in
-                        a.u32(1, 4)  // NL_ATTR_TYPE_U32
-                        a.u64(12, UInt64(K.flagResponder))  // MASK
+                        a.u32(P.type, K.u32(NL_ATTR_TYPE_U32))
+                        a.u64(P.mask, UInt64(K.flagResponder))
                     }
                 }
                 pol.nest(1) { attrs in
                     attrs.nest(K.attrCount) { a in
-                        a.u32(1, 4)
-                        a.u64(4, 1)  // MIN_VALUE_U
-                        a.u64(5, 1_000_000)  // MAX_VALUE_U
+                        a.u32(P.type, K.u32(NL_ATTR_TYPE_U32))
+                        a.u64(P.minU, 1)
+                        a.u64(P.maxU, UInt64(NLPUSH_EMIT_COUNT_MAX))
                     }
                     attrs.nest(K.attrStatus) { a in
-                        a.u32(1, 8)  // NL_ATTR_TYPE_S32
-                        a.u64(2, UInt64(bitPattern: Int64(Int32.min)))
-                        a.u64(3, UInt64(Int32.max))
+                        a.u32(P.type, K.u32(NL_ATTR_TYPE_S32))
+                        a.u64(P.minS, UInt64(bitPattern: Int64(Int32.min)))
+                        a.u64(P.maxS, UInt64(Int32.max))
                     }
                 }
             }
             var p1 = MessageWriter(type: K.genlIDCtrl, flags: K.flagMulti, seq: r.seq, portID: port, command: K.ctrlCmdGetPolicy)
             p1.u16(K.ctrlAttrFamilyID, familyID)
             p1.nest(K.ctrlAttrOpPolicy) { ops in
-                ops.nest(UInt16(K.cmdSubscribe)) { o in o.u32(1, 0) }
-                ops.nest(UInt16(K.cmdEmit)) { o in o.u32(1, 1) }
+                ops.nest(UInt16(K.cmdSubscribe)) { o in o.u32(K.u16(CTRL_ATTR_POLICY_DO), 0) }
+                ops.nest(UInt16(K.cmdEmit)) { o in o.u32(K.u16(CTRL_ATTR_POLICY_DO), 1) }
             }
             reply(port, p0.finish())
             reply(port, p1.finish())
@@ -302,6 +303,17 @@ extension KernelState {
         (K.cmdAck, 0x0b), (K.cmdSubscribe, 0x0b), (K.cmdUnsubscribe, 0x02), (K.cmdGetStats, 0x02),
         (K.cmdGetSubscribers, 0x04), (K.cmdReplay, 0x0c), (K.cmdEmit, 0x0b),
     ]
+}
+
+/// `NL_POLICY_TYPE_ATTR_*` (linux/netlink.h): one attribute of a policy dump.
+enum P {
+    static let type = K.u16(NL_POLICY_TYPE_ATTR_TYPE)
+    static let minS = K.u16(NL_POLICY_TYPE_ATTR_MIN_VALUE_S)
+    static let maxS = K.u16(NL_POLICY_TYPE_ATTR_MAX_VALUE_S)
+    static let minU = K.u16(NL_POLICY_TYPE_ATTR_MIN_VALUE_U)
+    static let maxU = K.u16(NL_POLICY_TYPE_ATTR_MAX_VALUE_U)
+    static let maxLength = K.u16(NL_POLICY_TYPE_ATTR_MAX_LENGTH)
+    static let mask = K.u16(NL_POLICY_TYPE_ATTR_MASK)
 }
 
 /// Why the module refuses a request: errno, extack message, missing attribute.

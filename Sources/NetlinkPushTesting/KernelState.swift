@@ -228,7 +228,7 @@ struct KernelState {
     private mutating func controllerNotify(_ command: UInt8, familyID id: UInt16) {
         var m = MessageWriter(type: K.genlIDCtrl, command: command)
         m.u16(K.ctrlAttrFamilyID, id)
-        m.string(K.ctrlAttrFamilyName, "nlpush")
+        m.string(K.ctrlAttrFamilyName, K.familyName)
         let bytes = m.finish()
         for port in sockets.keys.sorted() where sockets[port]?.groups.contains(K.ctrlNotifyGroup) == true {
             deliver(port, Datagram(bytes: bytes))

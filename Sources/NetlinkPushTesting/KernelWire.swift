@@ -1,72 +1,83 @@
+internal import CNetlink
+
 // The fake kernel's own netlink codec: how the kernel lays out its messages
 // (nlmsghdr, genlmsghdr, attributes, NLMSG_ERROR with extack), written independently
 // of the library's decoders so that host tests check one against the other.
 
-/// Numbers of linux/netlink.h, linux/genetlink.h and the nlpush UAPI header, as the
-/// kernel sends them.
+/// Numbers of linux/netlink.h, linux/genetlink.h and the nlpush UAPI header, taken
+/// from the headers themselves (through CNetlink), as the module takes them.
 enum K {
-    static let headerSize = 16
-    static let typeError: UInt16 = 2
-    static let typeDone: UInt16 = 3
-    static let genlIDCtrl: UInt16 = 16
-    static let flagMulti: UInt16 = 0x02
-    static let flagCapped: UInt16 = 0x100
-    static let flagAckTLVs: UInt16 = 0x200
-    static let flagDump: UInt16 = 0x300
-    static let protocolVersion: UInt8 = 2
+    static let headerSize = Int(cnl_nlmsg_hdrlen())
+    static let typeError = UInt16(NLMSG_ERROR)
+    static let typeDone = UInt16(NLMSG_DONE)
+    static let genlIDCtrl = UInt16(GENL_ID_CTRL)
+    static let flagMulti = UInt16(NLM_F_MULTI)
+    static let flagCapped = UInt16(NLM_F_CAPPED)
+    static let flagAckTLVs = UInt16(NLM_F_ACK_TLVS)
+    static let flagDump = UInt16(NLM_F_DUMP)
+    static let protocolVersion = UInt8(NLPUSH_FAMILY_VERSION)
+    static let familyName = NLPUSH_FAMILY_NAME
 
-    // NLMSGERR_ATTR_*
-    static let errAttrMsg: UInt16 = 1
-    static let errAttrMissType: UInt16 = 5
+    static let errAttrMsg = K.u16(NLMSGERR_ATTR_MSG)
+    static let errAttrMissType = K.u16(NLMSGERR_ATTR_MISS_TYPE)
 
-    // CTRL_CMD_* / CTRL_ATTR_*
-    static let ctrlCmdNewFamily: UInt8 = 1
-    static let ctrlCmdDelFamily: UInt8 = 2
-    static let ctrlCmdGetFamily: UInt8 = 3
-    static let ctrlCmdGetPolicy: UInt8 = 10
-    static let ctrlAttrFamilyID: UInt16 = 1
-    static let ctrlAttrFamilyName: UInt16 = 2
-    static let ctrlAttrVersion: UInt16 = 3
-    static let ctrlAttrMaxAttr: UInt16 = 5
-    static let ctrlAttrOps: UInt16 = 6
-    static let ctrlAttrMcastGroups: UInt16 = 7
-    static let ctrlAttrPolicy: UInt16 = 8
-    static let ctrlAttrOpPolicy: UInt16 = 9
-    /// The controller's `notify` multicast group (`GENL_ID_CTRL`).
-    static let ctrlNotifyGroup: Int32 = 16
+    static let ctrlCmdNewFamily = K.u8(CTRL_CMD_NEWFAMILY)
+    static let ctrlCmdDelFamily = K.u8(CTRL_CMD_DELFAMILY)
+    static let ctrlCmdGetFamily = K.u8(CTRL_CMD_GETFAMILY)
+    static let ctrlCmdGetPolicy = K.u8(CTRL_CMD_GETPOLICY)
+    static let ctrlAttrFamilyID = K.u16(CTRL_ATTR_FAMILY_ID)
+    static let ctrlAttrFamilyName = K.u16(CTRL_ATTR_FAMILY_NAME)
+    static let ctrlAttrVersion = K.u16(CTRL_ATTR_VERSION)
+    static let ctrlAttrMaxAttr = K.u16(CTRL_ATTR_MAXATTR)
+    static let ctrlAttrOps = K.u16(CTRL_ATTR_OPS)
+    static let ctrlAttrMcastGroups = K.u16(CTRL_ATTR_MCAST_GROUPS)
+    static let ctrlAttrPolicy = K.u16(CTRL_ATTR_POLICY)
+    static let ctrlAttrOpPolicy = K.u16(CTRL_ATTR_OP_POLICY)
+    /// The controller's `notify` multicast group: the first group genetlink registers
+    /// (`GENL_ID_CTRL`, which libnl resolves it to).
+    static let ctrlNotifyGroup = Int32(GENL_ID_CTRL)
 
-    // NLPUSH_CMD_*
-    static let cmdEvent: UInt8 = 1
-    static let cmdAck: UInt8 = 2
-    static let cmdSubscribe: UInt8 = 3
-    static let cmdUnsubscribe: UInt8 = 4
-    static let cmdGetStats: UInt8 = 5
-    static let cmdGetSubscribers: UInt8 = 6
-    static let cmdReplay: UInt8 = 7
-    static let cmdEmit: UInt8 = 8
-    static let cmdReply: UInt8 = 9
+    static let cmdEvent = K.u8(NLPUSH_CMD_EVENT)
+    static let cmdAck = K.u8(NLPUSH_CMD_ACK)
+    static let cmdSubscribe = K.u8(NLPUSH_CMD_SUBSCRIBE)
+    static let cmdUnsubscribe = K.u8(NLPUSH_CMD_UNSUBSCRIBE)
+    static let cmdGetStats = K.u8(NLPUSH_CMD_GET_STATS)
+    static let cmdGetSubscribers = K.u8(NLPUSH_CMD_GET_SUBSCRIBERS)
+    static let cmdReplay = K.u8(NLPUSH_CMD_REPLAY)
+    static let cmdEmit = K.u8(NLPUSH_CMD_EMIT)
+    static let cmdReply = K.u8(NLPUSH_CMD_REPLY)
 
-    // NLPUSH_A_*
-    static let attrSeq: UInt16 = 2
-    static let attrTimestamp: UInt16 = 3
-    static let attrType: UInt16 = 4
-    static let attrFlags: UInt16 = 5
-    static let attrPayload: UInt16 = 6
-    static let attrStatus: UInt16 = 7
-    static let attrName: UInt16 = 8
-    static let attrCount: UInt16 = 9
-    static let attrPortID: UInt16 = 10
-    static let attrStats: UInt16 = 11
-    static let attrSubscriber: UInt16 = 12
-    static let attrTimeoutMs: UInt16 = 13
-    static let attrEpoch: UInt16 = 14
-    static let attrError: UInt16 = 15
-    static let attrMax: UInt32 = 15
+    static let attrSeq = attr(NLPUSH_A_SEQ)
+    static let attrTimestamp = attr(NLPUSH_A_TIMESTAMP_NS)
+    static let attrType = attr(NLPUSH_A_TYPE)
+    static let attrFlags = attr(NLPUSH_A_FLAGS)
+    static let attrPayload = attr(NLPUSH_A_PAYLOAD)
+    static let attrStatus = attr(NLPUSH_A_STATUS)
+    static let attrName = attr(NLPUSH_A_NAME)
+    static let attrCount = attr(NLPUSH_A_COUNT)
+    static let attrPortID = attr(NLPUSH_A_PORTID)
+    static let attrStats = attr(NLPUSH_A_STATS)
+    static let attrSubscriber = attr(NLPUSH_A_SUBSCRIBER)
+    static let attrTimeoutMs = attr(NLPUSH_A_TIMEOUT_MS)
+    static let attrEpoch = attr(NLPUSH_A_EPOCH)
+    static let attrError = attr(NLPUSH_A_ERROR)
+    static let attrMax = K.u32(NLPUSH_A_MAX)
 
-    // NLPUSH_F_*
-    static let flagReplyWanted: UInt32 = 1 << 0
-    static let flagReplayed: UInt32 = 1 << 1
-    static let flagResponder: UInt32 = 1 << 2
+    static let flagReplyWanted = NLPUSH_F_REPLY_WANTED.rawValue
+    static let flagReplayed = NLPUSH_F_REPLAYED.rawValue
+    static let flagResponder = NLPUSH_F_RESPONDER.rawValue
+
+    static func attr(_ a: nlpush_attr) -> UInt16 { u16(a) }
+    static func stat(_ a: nlpush_stats_attr) -> UInt16 { u16(a) }
+    static func sub(_ a: nlpush_subscriber_attr) -> UInt16 { u16(a) }
+
+    // C enumerations import as `Int` (anonymous ones) or as a type with a raw value.
+    static func u16<T: BinaryInteger>(_ v: T) -> UInt16 { UInt16(v) }
+    static func u16<E: RawRepresentable>(_ e: E) -> UInt16 where E.RawValue: BinaryInteger { UInt16(e.rawValue) }
+    static func u8<T: BinaryInteger>(_ v: T) -> UInt8 { UInt8(v) }
+    static func u8<E: RawRepresentable>(_ e: E) -> UInt8 where E.RawValue: BinaryInteger { UInt8(e.rawValue) }
+    static func u32<T: BinaryInteger>(_ v: T) -> UInt32 { UInt32(v) }
+    static func u32<E: RawRepresentable>(_ e: E) -> UInt32 where E.RawValue: BinaryInteger { UInt32(e.rawValue) }
 }
 
 /// Builds one kernel message: nlmsghdr, genlmsghdr, attributes (host byte order).
