@@ -26,6 +26,8 @@ struct KernelState {
     var faults = Faults()
     /// Inside ``FakeKernel/atomically(_:)``: the sockets do not poll readable yet.
     var readinessHeld = false
+    /// When a socket was last closed (CLOCK_MONOTONIC ns): tests time releases by it.
+    var lastCloseNs: UInt64 = 0
 
     // counters
     var published: UInt64 = 0
@@ -70,6 +72,7 @@ struct KernelState {
     /// notifier drops it.
     mutating func closeSocket(_ port: UInt32) {
         guard let entry = sockets.removeValue(forKey: port) else { return }
+        lastCloseNs = monotonicNow()
         Glibc.close(entry.readFD)
         Glibc.close(entry.writeFD)
         removeSubscriber(port)
