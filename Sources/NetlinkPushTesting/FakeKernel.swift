@@ -26,10 +26,12 @@ internal import Musl
 /// let kernel = FakeKernel(ringCapacity: 64)
 /// let channel = try NetlinkPushChannel(kernel: kernel)
 /// let sub = try channel.subscribe(name: "test")
-/// kernel.dropNext(2)
-/// for seq in 1...4 { kernel.publish(type: 1, payload: [UInt8(seq)]) }
-/// // sub.events: events 1 and 2 (replayed from the ring), then 3 and 4,
-/// // with a `.recovered(count: 2)` notice.
+/// kernel.atomically {
+///     kernel.dropNext(2)
+///     kernel.publish(count: 4)
+/// }
+/// // sub.events: events 1 and 2 (replayed from the ring), 3 (which revealed the
+/// // gap), `.recovered(count: 2)`, then 4.
 /// ```
 ///
 /// All methods are thread-safe: the library's reader and control threads use the
