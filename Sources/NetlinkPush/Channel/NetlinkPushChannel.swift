@@ -165,7 +165,26 @@ public final class NetlinkPushChannel: Sendable {
         try start(name: name, options: options, resume: ResumePoint(seq: seq, epoch: epoch))
     }
 
+    /// ``startOnce(name:options:resume:)``; when the family id it used is stale (the
+    /// module was reloaded since the channel resolved it), it resolves again and retries
+    /// once, as ``perform(_:timeoutMs:awaitingReply:onMessage:)`` does.
     private func start(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
+        -> Subscription
+    {
+        let id = familyID
+        do {
+            return try startOnce(name: name, options: options, resume: resume)
+        } catch {
+            guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
+            let fresh = try control.resolveFamily()
+            guard fresh.id != id else { throw error }
+            family.withLock { $0 = fresh }
+            logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            return try startOnce(name: name, options: options, resume: resume)
+        }
+    }
+
+    private func startOnce(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
         -> Subscription
     {
         try ControlRequest.subscribe(name: name).validate()
