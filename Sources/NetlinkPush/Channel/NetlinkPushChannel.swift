@@ -92,12 +92,7 @@ public final class NetlinkPushChannel: Sendable {
             try await control.perform(
                 request, familyID: id, timeoutMs: timeoutMs, awaitingReply: awaitingReply, onMessage: onMessage)
         } catch {
-            // genetlink answers ENOENT without extack for an unknown family id.
-            guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
-            let fresh = try control.resolveFamily()
-            guard fresh.id != id else { throw error }
-            family.withLock { $0 = fresh }
-            logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            guard let fresh = try refreshFamily(after: error, used: id) else { throw error }
             try await control.perform(
                 request, familyID: fresh.id, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
                 onMessage: onMessage)
@@ -175,13 +170,21 @@ public final class NetlinkPushChannel: Sendable {
         do {
             return try startOnce(name: name, options: options, resume: resume)
         } catch {
-            guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { throw error }
-            let fresh = try control.resolveFamily()
-            guard fresh.id != id else { throw error }
-            family.withLock { $0 = fresh }
-            logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            guard try refreshFamily(after: error, used: id) != nil else { throw error }
             return try startOnce(name: name, options: options, resume: resume)
         }
+    }
+
+    /// After `error` from a request to family `id`: when it says the id is unknown
+    /// (genetlink answers ENOENT without extack) and the family now resolves to another
+    /// id (the module was reloaded), keeps and returns the new family; nil otherwise.
+    private func refreshFamily(after error: NetlinkPushError, used id: UInt16) throws(NetlinkPushError) -> FamilyInfo? {
+        guard case .rejected(_, let e, nil) = error, e == 2 /* ENOENT */ else { return nil }
+        let fresh = try control.resolveFamily()
+        guard fresh.id != id else { return nil }
+        family.withLock { $0 = fresh }
+        logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+        return fresh
     }
 
     private func startOnce(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
