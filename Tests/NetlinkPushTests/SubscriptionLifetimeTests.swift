@@ -27,7 +27,9 @@ struct SubscriptionLifetimeTests {
         // timed by the kernel's clock at the last close, not by this task's polling
         let closedAt = kernel.state.withLock { $0.lastCloseNs }
         #expect(closedAt > loopEnd)
-        #expect(closedAt - loopEnd <= 100_000_000, "released \((closedAt - loopEnd) / 1_000_000) ms after the loop ended")
+        // 100 ms on a host; a TCG-emulated test VM is 5 to 20 times slower
+        let limitNs: UInt64 = Timing.inVM ? 1_000_000_000 : 100_000_000
+        #expect(closedAt - loopEnd <= limitNs, "released \((closedAt - loopEnd) / 1_000_000) ms after the loop ended")
         #expect(!sub.isActive)
         await #expect(throws: NetlinkPushError.closed) { try await sub.ack(Event(seq: 1)) }
     }
