@@ -3,7 +3,7 @@ import Testing
 @testable import NetlinkPush
 @testable import NetlinkPushTesting
 
-@Suite("fake kernel: the channel's requests over real netlink bytes", .timeLimit(.minutes(1)))
+@Suite("fake kernel: the channel's requests over real netlink bytes", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
 struct FakeKernelTests {
     @Test("a subscription receives the events published after subscribe, in order")
     func liveEvents() async throws {

@@ -3,7 +3,7 @@ import Testing
 @testable import NetlinkPush
 import NetlinkPushTesting
 
-@Suite("module unload and reload, resume (fake kernel)", .timeLimit(.minutes(1)))
+@Suite("module unload and reload, resume (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
 struct ReconnectTests {
     @Test("unload: disconnected; reload: reconnected, a new epoch, events from seq 1")
     func unloadReload() async throws {

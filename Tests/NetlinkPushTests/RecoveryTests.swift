@@ -5,7 +5,7 @@ import NetlinkPushTesting
 
 /// The reader's recovery, through the fake kernel: what reaches the socket and what the
 /// ring still holds decide what the subscription yields, exactly.
-@Suite("recovery from the replay ring (fake kernel)", .timeLimit(.minutes(1)))
+@Suite("recovery from the replay ring (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
 struct RecoveryTests {
     let kernel: FakeKernel
     let channel: NetlinkPushChannel

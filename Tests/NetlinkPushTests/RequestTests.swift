@@ -3,7 +3,7 @@ import Testing
 @testable import NetlinkPush
 import NetlinkPushTesting
 
-@Suite("acks, responders and requests (fake kernel)", .timeLimit(.minutes(1)))
+@Suite("acks, responders and requests (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
 struct RequestTests {
     let kernel = FakeKernel()
     let channel: NetlinkPushChannel

@@ -3,7 +3,7 @@ import Testing
 @testable import NetlinkPush
 @testable import NetlinkPushTesting
 
-@Suite("a subscription releases the transport when its loop ends (fake kernel)", .timeLimit(.minutes(1)))
+@Suite("a subscription releases the transport when its loop ends (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
 struct SubscriptionLifetimeTests {
     @Test("breaking out of the loop closes both sockets and drops the registration within 100 ms")
     func breakReleases() async throws {
