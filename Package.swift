@@ -8,6 +8,7 @@ let package = Package(
         // A separate product, so that users of the core library do not build
         // swift-service-lifecycle, swift-async-algorithms and swift-collections.
         .library(name: "NetlinkPushServiceLifecycle", targets: ["NetlinkPushServiceLifecycle"]),
+        .library(name: "NetlinkPushTesting", targets: ["NetlinkPushTesting"]),
         .executable(name: "nlpush", targets: ["nlpush"]),
     ],
     dependencies: [
@@ -48,6 +49,18 @@ let package = Package(
                 .enableUpcomingFeature("InternalImportsByDefault"),
             ]
         ),
+        .target(
+            name: "NetlinkPushTesting",
+            dependencies: [
+                "NetlinkPush",
+                "CNetlink",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [
+                .swiftLanguageMode(.v6),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
         .executableTarget(
             name: "nlpush",
             dependencies: [
@@ -61,6 +74,7 @@ let package = Package(
             name: "NetlinkPushTests",
             dependencies: [
                 "NetlinkPush",
+                "NetlinkPushTesting",
                 "NetlinkPushServiceLifecycle",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -6,13 +6,6 @@ internal import Musl
 internal import Dispatch
 internal import Synchronization
 
-/// Resolved identity of the nlpush family.
-struct FamilyInfo: Sendable, Equatable {
-    var id: UInt16
-    var version: UInt8
-    var eventsGroup: Int32
-}
-
 /// A control socket: requests out, answers (replies, dumps, ACKs with the kernel's
 /// real errno and extack) in.
 ///
@@ -33,21 +26,19 @@ final class ControlConnection: Sendable {
     /// Default time to wait for the kernel's answer.
     static let defaultTimeoutMs: Int32 = 5_000
 
-    /// - Parameter bufferSize: the receive buffer of our recvmsg() calls; dump messages
-    ///   can hold a 60 KiB event, so it must be well above 64 KiB.
-    init(bufferSize: Int = 128 * 1024, socketReceiveBuffer: Int? = nil) throws(NetlinkPushError) {
-        let sock = try NLSocket()
-        do throws(NetlinkPushError) {
-            try sock.enableExtendedAck()
-            // Many requests may be in flight: room for their answers (ACK, EMIT reply,
-            // REPLY each) while the I/O thread drains them. Capped by rmem_max when
-            // SO_RCVBUFFORCE is not allowed.
-            try sock.setReceiveBufferSize(socketReceiveBuffer ?? 4 * 1024 * 1024)
-            try sock.setNonBlocking()
-        } catch {
-            sock.close()
-            throw error
-        }
+    /// The transport the socket came from (which also resolves the family).
+    let transport: any Transport
+
+    /// - Parameters:
+    ///   - transport: where the socket comes from (libnl on a real kernel).
+    ///   - bufferSize: the receive buffer of our recvmsg() calls; dump messages can hold
+    ///     a 60 KiB event, so it must be well above 64 KiB.
+    ///   - socketReceiveBuffer: the socket's kernel receive buffer (a default when nil).
+    init(
+        transport: any Transport = LibnlTransport(), bufferSize: Int = 128 * 1024, socketReceiveBuffer: Int? = nil
+    ) throws(NetlinkPushError) {
+        let sock = try transport.openSocket(.control(receiveBufferSize: socketReceiveBuffer))
+        self.transport = transport
         portID = sock.portID
         entry = try ControlIO.shared.register(sock, bufferSize: max(bufferSize, 64 * 1024 + 4096))
     }
@@ -60,31 +51,10 @@ final class ControlConnection: Sendable {
         ControlIO.shared.close(entry)
     }
 
-    /// Resolves the nlpush family (id, version, events group) with libnl, over a
-    /// short-lived socket of its own (libnl reads it; a receive timeout bounds the wait).
+    /// Resolves the nlpush family (id, version, events group) through the transport
+    /// (libnl, over a short-lived socket of its own with a receive timeout).
     func resolveFamily() throws(NetlinkPushError) -> FamilyInfo {
-        try Self.resolveFamily()
-    }
-
-    static func resolveFamily() throws(NetlinkPushError) -> FamilyInfo {
-        try withResolverSocket { (sock) throws(NetlinkPushError) -> FamilyInfo in
-            guard let id = try sock.resolveFamily(nlpushFamilyName) else {
-                throw .familyNotFound(family: nlpushFamilyName)
-            }
-            guard let group = try sock.resolveGroup(family: nlpushFamilyName, group: Proto.eventsGroupName) else {
-                throw .malformed(reason: "family 'nlpush' has no 'events' multicast group")
-            }
-            let version = sock.familyVersion(nlpushFamilyName) ?? 0
-            return FamilyInfo(id: id, version: version, eventsGroup: group)
-        }
-    }
-
-    /// Runs `body` with a fresh libnl socket whose receives time out after 5 s.
-    static func withResolverSocket<R>(_ body: (NLSocket) throws(NetlinkPushError) -> R) throws(NetlinkPushError) -> R {
-        let sock = try NLSocket()
-        defer { sock.close() }
-        sock.setReceiveTimeout(milliseconds: Int(defaultTimeoutMs))
-        return try body(sock)
+        try transport.resolveFamily()
     }
 
     /// Sends `request` and suspends until its answer arrived. Data messages (a

@@ -38,15 +38,28 @@ final class ControlIO: Sendable {
         }
     }
 
-    /// A registered control socket. Sending and closing go through `socket`'s lock (a
-    /// non-blocking sendmsg, never a wait).
+    /// A control socket and its receive buffer. Neither leaves the connection's lock.
+    struct Endpoint {
+        var socket: (any TransportSocket)?
+        var buffer: UnsafeMutableRawBufferPointer?
+    }
+
+    /// A registered control socket. Sending, receiving and closing go through `socket`'s
+    /// lock (a non-blocking sendmsg or recvmsg, never a wait).
     final class Connection: Sendable {
         let id: Int
-        /// The socket never leaves the lock: it moved in (`sending`) at registration.
-        let socket: Mutex<NLSocket?>
-        init(id: Int, socket: sending NLSocket) {
+        /// The socket never leaves the lock: it moved in (`sending`) at registration,
+        /// with the buffer the I/O thread receives into.
+        let socket: Mutex<Endpoint>
+        init(id: Int, socket: sending any TransportSocket, bufferSize: Int) {
             self.id = id
-            self.socket = Mutex(socket)
+            self.socket = Mutex(Endpoint(socket: socket, buffer: .allocate(byteCount: bufferSize, alignment: 8)))
+        }
+        deinit {
+            socket.withLock { ep in
+                ep.socket?.close()
+                ep.buffer?.deallocate()
+            }
         }
     }
 
@@ -65,7 +78,7 @@ final class ControlIO: Sendable {
     private final class ConnState {
         let conn: Connection
         let fd: Int32
-        let buffer: UnsafeMutableRawBufferPointer
+        let bufferSize: Int
         var nextSeq: UInt32 = 1
         var ops: [UInt32: Op] = [:]
         var dumpInFlight: UInt32?
@@ -74,7 +87,7 @@ final class ControlIO: Sendable {
         init(conn: Connection, fd: Int32, bufferSize: Int) {
             self.conn = conn
             self.fd = fd
-            buffer = .allocate(byteCount: bufferSize, alignment: 8)
+            self.bufferSize = bufferSize
         }
     }
 
@@ -93,9 +106,10 @@ final class ControlIO: Sendable {
 
     /// Takes the socket over (it moves into the connection's lock); should this fail,
     /// the socket closes as it goes away.
-    func register(_ sock: sending NLSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
-        let fd = sock.fd
-        let conn = Connection(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue, socket: sock)
+    func register(_ sock: sending any TransportSocket, bufferSize: Int) throws(NetlinkPushError) -> Connection {
+        let fd = sock.pollDescriptor
+        let conn = Connection(
+            id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue, socket: sock, bufferSize: bufferSize)
         // Starting the thread and adding the connection under one lock: the thread exits
         // when it finds no connection.
         try state.withLock { (s) throws(NetlinkPushError) in
@@ -156,9 +170,9 @@ final class ControlIO: Sendable {
         var pending = sends
         while let (conn, request, familyID, seq) = pending.popLast() {
             do throws(NetlinkPushError) {
-                try conn.socket.withLock { (sock) throws(NetlinkPushError) in
-                    guard let sock else { throw .closed }
-                    try sock.send(request, familyID: familyID, seq: seq)
+                try conn.socket.withLock { (ep) throws(NetlinkPushError) in
+                    guard let sock = ep.socket else { throw .closed }
+                    try sock.send(OutgoingRequest(request: request, familyID: familyID, seq: seq))
                 }
             } catch {
                 var fire: Fire = []
@@ -227,11 +241,12 @@ final class ControlIO: Sendable {
             }
             for (c, a) in fire { c.fire(a) }
             for c in toClose {
-                c.conn.socket.withLock { sock in
-                    sock?.close()
-                    sock = nil
+                c.conn.socket.withLock { ep in
+                    ep.socket?.close()
+                    ep.socket = nil
+                    ep.buffer?.deallocate()
+                    ep.buffer = nil
                 }
-                c.buffer.deallocate()
             }
             send(sends)
             guard let timeout else {
@@ -249,11 +264,23 @@ final class ControlIO: Sendable {
 
     /// Reads everything queued on a connection and dispatches it by sequence number.
     private func drain(_ id: Int) {
-        guard let (fd, buffer) = state.withLock({ s in s.conns[id].map { ($0.fd, $0.buffer) } }) else { return }
+        guard let (conn, bufferSize) = state.withLock({ s in s.conns[id].map { ($0.conn, $0.bufferSize) } }) else {
+            return
+        }
         while true {
-            let result: NLSocket.ReceiveResult
+            let result: DatagramResult
+            let bytes: [UInt8]
             do throws(NetlinkPushError) {
-                result = try NLSocket.receive(fd: fd, into: buffer)
+                // Received under the socket's own lock (socket and buffer never leave
+                // it; senders hold it only for a non-blocking send); the datagram comes
+                // out as a copy.
+                (result, bytes) = try conn.socket.withLock {
+                    (ep) throws(NetlinkPushError) -> (DatagramResult, [UInt8]) in
+                    guard let sock = ep.socket, let buffer = ep.buffer else { return (.wouldBlock, []) }
+                    let r = try sock.receive(into: buffer)
+                    guard case .data(let n) = r else { return (r, []) }
+                    return (r, Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n])))
+                }
             } catch {
                 failAll(id, error)
                 return
@@ -262,11 +289,11 @@ final class ControlIO: Sendable {
             case .wouldBlock: return
             case .foreign: continue
             case .truncated(let size):
-                failAll(id, .malformed(reason: "a \(size)-byte answer did not fit the \(buffer.count)-byte receive buffer"))
+                failAll(id, .malformed(reason: "a \(size)-byte answer did not fit the \(bufferSize)-byte receive buffer"))
             case .overrun:
                 failAll(id, nil)
             case .data(let count):
-                dispatch(id, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                bytes.withUnsafeBytes { dispatch(id, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             }
         }
     }

@@ -51,11 +51,20 @@ public final class NetlinkPushChannel: Sendable {
     ///   not loaded ("nlpush kernel module not loaded (generic netlink family 'nlpush'
     ///   not found)"), ``NetlinkPushError/socket(operation:errno:detail:)`` when no
     ///   netlink socket can be opened.
-    public init(logger: Logger? = nil, metrics: MetricsOptions = .init()) throws(NetlinkPushError) {
+    public convenience init(logger: Logger? = nil, metrics: MetricsOptions = .init()) throws(NetlinkPushError) {
+        try self.init(transport: LibnlTransport(), logger: logger, metrics: metrics)
+    }
+
+    /// Opens a channel over `transport`: the real kernel (``init(logger:metrics:)``), or
+    /// the in-memory kernel of `NetlinkPushTesting` (which wraps this initializer in a
+    /// public one taking its `FakeKernel`).
+    package init(transport: any Transport, logger: Logger? = nil, metrics: MetricsOptions = .init())
+        throws(NetlinkPushError)
+    {
         let logger = logger ?? Self.silentLogger
         self.logger = logger
         self.metrics = ChannelMetrics(metrics)
-        control = try ControlConnection()
+        control = try ControlConnection(transport: transport)
         let info = try control.resolveFamily()
         family = Mutex(info)
         logger.debug(
@@ -96,12 +105,7 @@ public final class NetlinkPushChannel: Sendable {
             try await control.perform(
                 request, familyID: id, timeoutMs: timeoutMs, awaitingReply: awaitingReply, onMessage: onMessage)
         } catch {
-            // genetlink answers ENOENT without extack for an unknown family id.
-            guard case .rejected(_, let e, nil) = error, e == ENOENT else { throw error }
-            let fresh = try control.resolveFamily()
-            guard fresh.id != id else { throw error }
-            family.withLock { $0 = fresh }
-            logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+            guard let fresh = try refreshFamily(after: error, used: id) else { throw error }
             try await control.perform(
                 request, familyID: fresh.id, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
                 onMessage: onMessage)
@@ -171,17 +175,45 @@ public final class NetlinkPushChannel: Sendable {
         try start(name: name, options: options, resume: ResumePoint(seq: seq, epoch: epoch))
     }
 
+    /// ``startOnce(name:options:resume:)``; when the family id it used is stale (the
+    /// module was reloaded since the channel resolved it), it resolves again and retries
+    /// once, as ``perform(_:timeoutMs:awaitingReply:onMessage:)`` does.
     private func start(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
+        -> Subscription
+    {
+        let id = familyID
+        do {
+            return try startOnce(name: name, options: options, resume: resume)
+        } catch {
+            guard try refreshFamily(after: error, used: id) != nil else { throw error }
+            return try startOnce(name: name, options: options, resume: resume)
+        }
+    }
+
+    /// After `error` from a request to family `id`: when it says the id is unknown
+    /// (genetlink answers ENOENT without extack) and the family now resolves to another
+    /// id (the module was reloaded), keeps and returns the new family; nil otherwise.
+    private func refreshFamily(after error: NetlinkPushError, used id: UInt16) throws(NetlinkPushError) -> FamilyInfo? {
+        guard case .rejected(_, let e, nil) = error, e == ENOENT else { return nil }
+        let fresh = try control.resolveFamily()
+        guard fresh.id != id else { return nil }
+        family.withLock { $0 = fresh }
+        logger.debug("nlpush family re-resolved", metadata: ["id": "\(fresh.id)"])
+        return fresh
+    }
+
+    private func startOnce(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
         -> Subscription
     {
         try ControlRequest.subscribe(name: name).validate()
         try options.validate()
         let fam = familyInfo
-        let subControl = try ControlConnection(bufferSize: options.messageBufferSize)
-        let events: NLSocket
+        let transport = control.transport
+        let subControl = try ControlConnection(transport: transport, bufferSize: options.messageBufferSize)
+        let events: any TransportSocket
         let wake: EventFD
         do throws(NetlinkPushError) {
-            events = try NLSocket()
+            events = try transport.openSocket(.events(receiveBufferSize: options.receiveBufferSize))
         } catch {
             subControl.close()
             throw error
@@ -196,8 +228,6 @@ public final class NetlinkPushChannel: Sendable {
         let reader: Reader
         let subscription: Subscription
         do throws(NetlinkPushError) {
-            try events.setReceiveBufferSize(options.receiveBufferSize)
-            events.enableBroadcastErrors()
             // Baseline first, then join: anything published in between is replayed by
             // the reader's initial recovery, so the subscription starts exactly here (or,
             // resuming, right after the caller's sequence number).
@@ -222,11 +252,8 @@ public final class NetlinkPushChannel: Sendable {
             if options.registerSubscriber {
                 try subControl.performBlocking(options.subscribeRequest(name: name), familyID: fam.id)
             }
-            try events.addMembership(fam.eventsGroup)
-            let ctrlGroup = try? ControlConnection.withResolverSocket { (s) throws(NetlinkPushError) in
-                try s.resolveGroup(family: "nlctrl", group: "notify")
-            }
-            if let ctrlGroup { try events.addMembership(ctrlGroup) }
+            try events.joinGroup(fam.eventsGroup)
+            if let ctrlGroup = transport.controllerNotifyGroup() { try events.joinGroup(ctrlGroup) }
 
             // Unbounded: the reader bounds what it buffers itself (reserve/consumed).
             let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()

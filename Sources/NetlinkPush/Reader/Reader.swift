@@ -10,7 +10,7 @@ internal import Musl
 /// ``SubscriptionCore`` behind its lock).
 final class Reader {
     private let core: SubscriptionCore
-    private let events: NLSocket
+    private let events: any TransportSocket
     private let slots: ReceiveSlots
     private var tracker: SequenceTracker
     private var family: FamilyInfo?
@@ -71,7 +71,7 @@ final class Reader {
     /// it by one event).
     static let maxBatchBytes = 1 << 20
 
-    init(core: SubscriptionCore, events: NLSocket, family: FamilyInfo, baseline: UInt64?) {
+    init(core: SubscriptionCore, events: any TransportSocket, family: FamilyInfo, baseline: UInt64?) {
         self.core = core
         self.events = events
         self.family = family
@@ -108,7 +108,7 @@ final class Reader {
                     timeout = timeout < 0 ? ms : min(timeout, ms)
                 }
                 if recheck { timeout = 0 }
-                let ready = try Poll.wait(events.fd, core.wake.fd, timeoutMs: timeout)
+                let ready = try Poll.wait(events.pollDescriptor, core.wake.fd, timeoutMs: timeout)
                 if ready.second { core.wake.drain() }
                 if core.isStopping { break }
                 if overflowed && !core.isWaitingForSpace {
@@ -153,7 +153,7 @@ final class Reader {
         defer { if !finished { recheck = overrunPending || !heldBack.isEmpty } }
         for _ in 0..<(256 / Reader.datagramsPerCall) {
             if finished || core.isStopping { return }
-            switch try events.receiveMany(into: slots) {
+            switch try events.receiveBatch(into: slots) {
             case .wouldBlock:
                 drained()
                 return
@@ -583,7 +583,7 @@ final class Reader {
     private func handleDisconnect() {
         guard let fam = family else { return }
         logger.debug("nlpush family disappeared (module unloaded)", metadata: ["subscription": "\(core.name)"])
-        events.dropMembership(fam.eventsGroup)
+        events.leaveGroup(fam.eventsGroup)
         family = nil
         overflowed = false
         tail = nil
@@ -608,7 +608,7 @@ final class Reader {
             return
         }
         do throws(NetlinkPushError) {
-            try events.addMembership(fam.eventsGroup)
+            try events.joinGroup(fam.eventsGroup)
             if core.options.registerSubscriber {
                 do throws(NetlinkPushError) {
                     try core.control.performBlocking(core.options.subscribeRequest(name: core.name), familyID: fam.id)
@@ -618,7 +618,7 @@ final class Reader {
             }
         } catch {
             logger.debug("nlpush reconnect failed, will retry", metadata: ["error": "\(error)"])
-            events.dropMembership(fam.eventsGroup)
+            events.leaveGroup(fam.eventsGroup)
             return
         }
         family = fam

@@ -255,24 +255,7 @@ final class NLSocket {
 
     // MARK: raw receive
 
-    enum ReceiveResult {
-        /// Bytes received (one datagram: a batch of netlink messages).
-        case data(Int)
-        /// The datagram did not fit the buffer (MSG_TRUNC): bytes were lost.
-        case truncated(Int)
-        /// Nothing to read (non-blocking).
-        case wouldBlock
-        /// The receive queue overflowed: the kernel dropped messages for this socket.
-        case overrun
-        /// A datagram that did not come from the kernel (ignored).
-        case foreign
-    }
-
-    /// One recvmsg() into `buffer`: one syscall per batch, no MSG_PEEK.
-    func receive(into buffer: UnsafeMutableRawBufferPointer, blocking: Bool) throws(NetlinkPushError) -> ReceiveResult {
-        guard sk != nil else { throw .closed }
-        return try Self.receive(fd: fd, into: buffer, blocking: blocking)
-    }
+    typealias ReceiveResult = DatagramResult
 
     /// One recvmsg() on a raw descriptor (the control I/O thread's non-blocking read).
     static func receive(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, blocking: Bool = false)
@@ -329,14 +312,7 @@ final class NLSocket {
         }
     }
 
-    enum ReceiveManyResult {
-        /// This many slots hold a datagram.
-        case received(Int)
-        /// Nothing to read.
-        case wouldBlock
-        /// The receive queue overflowed: the kernel dropped messages for this socket.
-        case overrun
-    }
+    typealias ReceiveManyResult = BatchResult
 
     /// Discards whatever is queued (stale answers) before libnl reads the socket.
     func drainPending() {

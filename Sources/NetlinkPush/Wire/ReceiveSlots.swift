@@ -8,16 +8,19 @@ internal import Musl
 /// The buffers of ``NLSocket/receiveMany(into:)``: `count` slots of `slotSize` bytes
 /// each (a slot holds one datagram, so at least the largest message), with their
 /// `msghdr`s, set up once. Only touched pages become resident: small events use the
-/// first page of each slot.
-final class ReceiveSlots {
-    let count: Int
-    let slotSize: Int
+/// first page of each slot. Another ``TransportSocket`` fills them with
+/// ``store(_:_:sender:truncated:)``, as the kernel does.
+package final class ReceiveSlots {
+    /// How many datagrams one call reads at most.
+    package let count: Int
+    /// Bytes one slot holds.
+    package let slotSize: Int
     let headers: UnsafeMutablePointer<cnl_mmsghdr>
     private let iovecs: UnsafeMutablePointer<iovec>
     private let addresses: UnsafeMutablePointer<sockaddr_nl>
     private let memory: UnsafeMutableRawPointer
 
-    init(count: Int, slotSize: Int) {
+    package init(count: Int, slotSize: Int) {
         self.count = count
         self.slotSize = slotSize
         memory = .allocate(byteCount: count * slotSize, alignment: 16)
@@ -47,6 +50,20 @@ final class ReceiveSlots {
             headers[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
             headers[i].msg_hdr.msg_flags = 0
         }
+    }
+
+    /// Stores one datagram in slot `i`, as `recvmmsg()` does: the bytes that fit,
+    /// its whole length, `MSG_TRUNC` when it did not fit (or `truncated`), and the
+    /// sender's port (0 for the kernel).
+    package func store(_ i: Int, _ datagram: [UInt8], sender: UInt32 = 0, truncated: Bool = false) {
+        precondition(i >= 0 && i < count, "slot \(i) of \(count)")
+        let n = min(datagram.count, slotSize)
+        datagram.withUnsafeBytes { raw in
+            if let base = raw.baseAddress, n > 0 { (memory + i * slotSize).copyMemory(from: base, byteCount: n) }
+        }
+        headers[i].msg_len = UInt32(truncatingIfNeeded: datagram.count)
+        headers[i].msg_hdr.msg_flags = truncated || datagram.count > slotSize ? Int32(MSG_TRUNC) : 0
+        addresses[i].nl_pid = sender
     }
 
     /// What slot `i` of the last call holds.

@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+@testable import NetlinkPush
+import NetlinkPushTesting
+
+/// The reader's recovery, through the fake kernel: what reaches the socket and what the
+/// ring still holds decide what the subscription yields, exactly.
+@Suite("recovery from the replay ring (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
+struct RecoveryTests {
+    let kernel: FakeKernel
+    let channel: NetlinkPushChannel
+
+    init() throws {
+        kernel = FakeKernel(ringCapacity: 8)
+        channel = try NetlinkPushChannel(kernel: kernel)
+    }
+
+    @Test("a gap revealed by the next event is replayed from the ring, exactly")
+    func gapIsReplayed() async throws {
+        var r = Reading(try channel.subscribe(name: "gap"))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        kernel.atomically {
+            kernel.dropNext(2)
+            kernel.publish(count: 4)
+        }
+        #expect(try await r.next(5) == ["e2", "e3", "e4", "recovered 2", "e5"])
+        kernel.publish()
+        #expect(try await r.next(1) == ["e6"])
+        #expect(kernel.stats.replayed == 2)
+    }
+
+    @Test("an overrun (ENOBUFS) with events queued after it: one replay fills the gap before them")
+    func overrunThenQueuedEvents() async throws {
+        var r = Reading(try channel.subscribe(name: "overrun"))
+        kernel.publish(count: 2)
+        #expect(try await r.next(2) == events(1...2))
+        kernel.atomically {
+            kernel.injectOverrun(dropping: 2)
+            kernel.publish(count: 4)
+        }
+        #expect(try await r.next(5) == ["e3", "e4", "e5", "e6", "recovered 2"])
+        kernel.publish()
+        #expect(try await r.next(1) == ["e7"])
+    }
+
+    @Test("an overrun at the end of a burst: the tail is replayed once the socket stays quiet")
+    func overrunTail() async throws {
+        var r = Reading(try channel.subscribe(name: "tail"))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        kernel.atomically {
+            kernel.injectOverrun(dropping: 3)
+            kernel.publish(count: 3)
+        }
+        #expect(try await r.next(4) == ["e2", "e3", "e4", "recovered 3"])
+    }
+
+    @Test("a slow consumer: the receive queue fills, the kernel drops, recovery replays the rest")
+    func receiveQueueFull() async throws {
+        var r = Reading(try channel.subscribe(name: "slow"))
+        kernel.setReceiveQueueLimit(3)
+        kernel.atomically { kernel.publish(count: 8) }
+        #expect(try await r.next(9) == events(1...8) + ["recovered 5"])
+        #expect(kernel.stats.deliveryErrors == 5)
+        kernel.setReceiveQueueLimit(nil)
+        kernel.publish()
+        #expect(try await r.next(1) == ["e9"])
+    }
+
+    @Test("a gap the ring no longer holds is an explicit lost range")
+    func gapBeyondRing() async throws {
+        var r = Reading(try channel.subscribe(name: "lost"))
+        // ring of 8: after 10 dropped events and the 11th, it holds 4...11
+        kernel.atomically {
+            kernel.dropNext(10)
+            kernel.publish(count: 11)
+        }
+        #expect(try await r.next(10) == ["lost 1...3"] + events(4...11) + ["recovered 7"])
+        #expect(kernel.ringSequence == Array(4...11))
+    }
+
+    @Test("an overrun whose gap left the ring: lost at once, no replay")
+    func overrunBeyondRing() async throws {
+        var r = Reading(try channel.subscribe(name: "lost-overrun"))
+        // events 1...10 never reach the socket; 11...21 do, and the ring holds 14...21
+        kernel.atomically {
+            kernel.injectOverrun(dropping: 10)
+            kernel.publish(count: 21)
+        }
+        #expect(try await r.next(12) == ["lost 1...10"] + events(11...21))
+        #expect(kernel.stats.replayed == 0)
+    }
+
+    @Test("duplicates are dropped")
+    func duplicates() async throws {
+        var r = Reading(try channel.subscribe(name: "dup"))
+        kernel.atomically {
+            kernel.duplicateNext(2)
+            kernel.publish(count: 3)
+        }
+        #expect(try await r.next(3) == events(1...3))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e4"])
+    }
+
+    @Test("a reordered event: the early one reveals a gap, the late one is a duplicate")
+    func reordered() async throws {
+        var r = Reading(try channel.subscribe(name: "reorder"))
+        kernel.atomically {
+            kernel.reorderNext()
+            kernel.publish(count: 3)
+        }
+        #expect(try await r.next(4) == ["e1", "e2", "recovered 1", "e3"])
+    }
+
+    @Test("a truncated datagram counts as an overrun: its event is replayed")
+    func truncated() async throws {
+        var r = Reading(try channel.subscribe(name: "trunc"))
+        kernel.atomically {
+            kernel.truncateNext()
+            kernel.publish(count: 3)
+        }
+        #expect(try await r.next(4) == ["e1", "e2", "e3", "recovered 1"])
+    }
+
+    @Test("datagrams from user-space ports are ignored")
+    func foreign() async throws {
+        var r = Reading(try channel.subscribe(name: "foreign"))
+        kernel.atomically {
+            kernel.sendForeignDatagram()
+            kernel.publish(count: 2)
+        }
+        #expect(try await r.next(2) == events(1...2))
+    }
+
+    @Test("without recovery, a gap is reported lost when the next event reveals it")
+    func noRecovery() async throws {
+        var r = Reading(try channel.subscribe(name: "norec", options: .init(recovery: false)))
+        kernel.atomically {
+            kernel.dropNext(2)
+            kernel.publish(count: 4)
+        }
+        #expect(try await r.next(3) == ["lost 1...2", "e3", "e4"])
+        #expect(kernel.stats.replayed == 0)
+    }
+
+    @Test("without recovery, events dropped at the end of a burst are reported once the kernel confirms them")
+    func noRecoveryTail() async throws {
+        var r = Reading(try channel.subscribe(name: "norec-tail", options: .init(recovery: false)))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        kernel.atomically {
+            kernel.injectOverrun(dropping: 2)
+            kernel.publish(count: 2)
+        }
+        #expect(try await r.next(1) == ["lost 2...3"])
+    }
+
+    @Test("a stream buffer that fills up: skipped events are replayed once the consumer made room")
+    func streamBufferFull() async throws {
+        let sub = try channel.subscribe(name: "buffer", options: .init(bufferCapacity: 4))
+        var r = Reading(sub)
+        kernel.publish(count: 8)
+        // give the reader time to fill the buffer and skip the rest
+        #expect(await waitUntil(.seconds(5)) { kernel.stats.published == 8 } != nil)
+        try await Task.sleep(for: .milliseconds(50))
+        let items = try await r.next(9)
+        #expect(items == events(1...8) + ["recovered 4"])
+    }
+
+    @Test("random drops with a small ring: every event exactly once, in order, or in a lost range")
+    func randomDrops() async throws {
+        var r = Reading(try channel.subscribe(name: "random"))
+        var rng = SplitMix(seed: 7)
+        var dropping = 0  // events of the current run of drops still to publish
+        for i in 0..<200 {
+            if dropping == 0, i < 180, rng.next() % 5 == 0 {
+                // a run of up to 11 dropped events: some fit the ring of 8, some do not
+                dropping = Int(rng.next() % 12)
+                kernel.dropNext(dropping)
+            }
+            kernel.publish()
+            dropping = max(0, dropping - 1)
+        }
+        kernel.publish()  // reveals a trailing gap, if any
+        var seen: [UInt64] = []
+        var lost: [ClosedRange<UInt64>] = []
+        while (seen.last ?? 0) < 201 {
+            guard let item = try await r.items(1).first else { break }
+            switch item {
+            case .event(let e): seen.append(e.seq)
+            case .lost(let range): lost.append(range)
+            default: break
+            }
+        }
+        let covered = (seen + lost.flatMap { Array($0) }).sorted()
+        #expect(covered == Array(1...201))
+        #expect(seen == seen.sorted())
+        #expect(Set(seen).count == seen.count)
+        #expect(!lost.isEmpty, "a ring of 8 and drops of up to 11: some loss is expected")
+    }
+}

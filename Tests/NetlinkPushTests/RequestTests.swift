@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+@testable import NetlinkPush
+import NetlinkPushTesting
+
+@Suite("acks, responders and requests (fake kernel)", .timeLimit(.minutes(1)), .disabled(if: Timing.inVM, fakeKernelInVM))
+struct RequestTests {
+    let kernel = FakeKernel()
+    let channel: NetlinkPushChannel
+
+    init() throws { channel = try NetlinkPushChannel(kernel: kernel) }
+
+    @Test("a plain ack reaches the kernel with the event's epoch; acks of another load are ESTALE")
+    func plainAck() async throws {
+        let sub = try channel.subscribe(name: "acker")
+        var r = Reading(sub)
+        kernel.publish(count: 3)
+        let items = try await r.items(3)
+        for item in items { try await sub.ack(try #require(item.event)) }
+        #expect(kernel.stats.acks == 3)
+        let me = try #require(try await channel.subscribers().first)
+        #expect(me.acks == 3)
+        #expect(me.lastAckedSeq == 3)
+        // a sequence number never published
+        await #expect(throws: NetlinkPushError.rejected(operation: .ack, errno: EINVAL, extack: "sequence number was never published")) {
+            try await sub.ack(Event(seq: 99, epoch: kernel.epoch))
+        }
+        // after a reload, the old events' acks are refused
+        let old = try #require(items.first?.event)
+        kernel.unload()
+        kernel.reload()
+        #expect(try await r.next(2) == ["disconnected", "reconnected"])
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        await #expect(throws: NetlinkPushError.rejected(operation: .ack, errno: ESTALE, extack: "epoch belongs to another load of the module")) {
+            try await sub.ack(old)
+        }
+        #expect(kernel.stats.acksRejected == 1, "counters restart with the load")
+    }
+
+    @Test("a responder answers a request: the requester gets status, payload and the responder's port")
+    func requestAnswered() async throws {
+        let responder = try channel.respond(name: "answers")
+        let answering = Task {
+            for try await item in responder.events {
+                guard case .event(let e) = item, e.wantsReply else { continue }
+                try await responder.ack(e, status: 7, reply: e.payload.reversed())
+                return e.seq
+            }
+            return 0
+        }
+        let reply = try await channel.request(type: 5, payload: [1, 2, 3], timeout: .seconds(5))
+        #expect(reply.status == 7)
+        #expect(reply.payload == [3, 2, 1])
+        #expect(reply.portID == responder.portID)
+        #expect(reply.seq == 1)
+        #expect(try await answering.value == 1)
+        let stats = kernel.stats
+        #expect(stats.requests == 1)
+        #expect(stats.replies == 1)
+        #expect(stats.requestsPending == 0)
+    }
+
+    @Test("answering twice: ENOENT; a request acked without status: invalid; by a watcher: EPERM")
+    func answerRules() async throws {
+        let responder = try channel.respond(name: "answers")
+        let watcher = try channel.subscribe(name: "watch")
+        var rr = Reading(responder)
+        var rw = Reading(watcher)
+        let requester = Task { try await channel.request(payload: [1], timeout: .seconds(5)) }
+        let request = try #require(try await rr.items(1).first?.event)
+        #expect(request.wantsReply)
+        #expect(try await rw.items(1).first?.event?.seq == request.seq)
+        await #expect(throws: NetlinkPushError.self) { try await responder.ack(request) }  // no status
+        await #expect(
+            throws: NetlinkPushError.permissionDenied(
+                operation: .ack, errno: EPERM, extack: "only a socket subscribed as responder may answer a request")
+        ) { try await watcher.ack(request, status: 1) }
+        // a plain ack of a request is refused by the kernel too
+        await #expect(throws: NetlinkPushError.rejected(operation: .ack, errno: EINVAL, extack: "a request is answered with a status, by a responder")) {
+            try await watcher.core.perform(.ack(seq: request.seq, status: nil, payload: nil))
+        }
+        try await responder.ack(request, status: 0)
+        #expect(try await requester.value.status == 0)
+        await #expect(
+            throws: NetlinkPushError.rejected(
+                operation: .ack, errno: ENOENT,
+                extack: "no pending request for this sequence number (expired or already answered)")
+        ) { try await responder.ack(request, status: 1) }
+    }
+
+    @Test("no responder: ENOTCONN at once, nothing published")
+    func noResponder() async throws {
+        await #expect(throws: NetlinkPushError.rejected(operation: .request, errno: ENOTCONN, extack: "no responder is registered")) {
+            _ = try await channel.request(timeout: .seconds(5))
+        }
+        #expect(kernel.stats.published == 0)
+    }
+
+    @Test("a request nobody answers times out with the kernel's REPLY")
+    func requestTimeout() async throws {
+        let responder = try channel.respond(name: "silent")
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: NetlinkPushError.timedOut(operation: .request)) {
+            _ = try await channel.request(timeout: .milliseconds(50))
+        }
+        #expect(clock.now - start < (Timing.inVM ? .seconds(10) : .seconds(2)))
+        #expect(kernel.stats.requestTimeouts == 1)
+        _ = responder
+    }
+
+    @Test("the last responder going away fails waiting requests with ENOTCONN")
+    func responderGone() async throws {
+        var responder: Subscription? = try channel.respond(name: "leaving")
+        let requester = Task { try await channel.request(timeout: .seconds(10)) }
+        #expect(await waitUntil(.seconds(5)) { kernel.pendingRequests.count == 1 } != nil)
+        responder?.cancel()
+        responder = nil
+        await #expect(throws: NetlinkPushError.rejected(operation: .request, errno: ENOTCONN, extack: "the last responder went away before answering")) {
+            _ = try await requester.value
+        }
+    }
+
+    @Test("unloading fails waiting requests with ESHUTDOWN")
+    func unloadFailsRequests() async throws {
+        let responder = try channel.respond(name: "unload")
+        let requester = Task { try await channel.request(timeout: .seconds(10)) }
+        #expect(await waitUntil(.seconds(5)) { kernel.pendingRequests.count == 1 } != nil)
+        kernel.unload()
+        await #expect(throws: NetlinkPushError.rejected(operation: .request, errno: ESHUTDOWN, extack: "the nlpush module is being unloaded")) {
+            _ = try await requester.value
+        }
+        _ = responder
+    }
+
+    @Test("cancelling a request ends the wait at once; the late answer is dropped")
+    func requestCancelled() async throws {
+        let responder = try channel.respond(name: "slow")
+        var r = Reading(responder)
+        let requester = Task { try await channel.request(payload: [4], timeout: .seconds(10)) }
+        let request = try #require(try await r.items(1).first?.event)
+        let clock = ContinuousClock()
+        let start = clock.now
+        requester.cancel()
+        await #expect(throws: NetlinkPushError.cancelled(operation: .request)) { _ = try await requester.value }
+        #expect(clock.now - start < Timing.prompt * 4)
+        // the answer still reaches the kernel, and the channel goes on
+        try await responder.ack(request, status: 3)
+        #expect(try await channel.stats().replies == 1)
+    }
+
+    @Test("emit and ack of a stopped subscription: closed")
+    func ackAfterStop() async throws {
+        let sub = try channel.subscribe(name: "stopped")
+        var r = Reading(sub)
+        kernel.publish()
+        let e = try #require(try await r.items(1).first?.event)
+        sub.cancel()
+        #expect(await waitUntil(.seconds(1)) { !sub.isActive } != nil)
+        await #expect(throws: NetlinkPushError.closed) { try await sub.ack(e) }
+    }
+}
