@@ -169,14 +169,14 @@ print(" ".join(str(o["seq"]) for o in map(json.loads, open(sys.argv[1])) if o.ge
 timeout 60 "$cli" monitor --from "$F" --count 5 --json >"$T/mf.json" 2>"$T/mf.err"
 check "monitor --from $F --count 5 gets seq $F...$((F + 4)) from the ring, exit 0" \
 	[ "$(seqs "$T/mf.json")" = "$F $((F + 1)) $((F + 2)) $((F + 3)) $((F + 4))" ]
-timeout 60 "$cli" monitor --from $((F + 2)) --epoch "$E" --count 3 --json >"$T/mf2.json" 2>&1
+timeout 60 "$cli" monitor --from $((F + 2)) --epoch "$E" --count 3 --json >"$T/mf2.json" 2>"$T/mf2.err"
 check "monitor --from $((F + 2)) --epoch E resumes at that seq" \
 	[ "$(seqs "$T/mf2.json")" = "$((F + 2)) $((F + 3)) $((F + 4))" ]
-timeout 60 "$cli" monitor --from 2 --epoch 1 --count 1 --json >"$T/mf3.json" 2>&1
+timeout 60 "$cli" monitor --from 2 --epoch 1 --count 1 --json >"$T/mf3.json" 2>"$T/mf3.err"
 check "monitor --from with another load's epoch reports the reload first" \
 	[ "$(head -n1 "$T/mf3.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kind"])')" = reloaded ]
-timeout 60 "$cli" monitor --from "$F" --type 31,33 --count 2 --json >"$T/mt.json" 2>&1
-timeout 60 "$cli" monitor --from "$F" --type 31 --type 33 --count 2 --json >"$T/mt2.json" 2>&1
+timeout 60 "$cli" monitor --from "$F" --type 31,33 --count 2 --json >"$T/mt.json" 2>"$T/mt.err"
+timeout 60 "$cli" monitor --from "$F" --type 31 --type 33 --count 2 --json >"$T/mt2.json" 2>"$T/mt2.err"
 check "monitor --type 31,33 shows only those types" \
 	[ "$(field "$T/mt.json" event type | tr '\n' ' ')" = "31 33 " ]
 check "monitor --type 31 --type 33 is the same filter" \
