@@ -346,6 +346,7 @@ class Results:
             r.sent += x.sent
             r.datagrams += x.datagrams
             r.side += x.side
+            r.elapsed += x.elapsed
             for k, v in x.hist.items():
                 r.hist[k] = r.hist.get(k, 0) + v
             for kind, h in x.kind_hist.items():
