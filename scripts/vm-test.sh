@@ -11,7 +11,7 @@
 #                       kernels to test (default: auto-picked, see below)
 #   NLPUSH_SKIP_SETUP=1 do not run scripts/setup.sh vm first
 #   NLPUSH_SKIP_BUILD=1 reuse build/kmod-$KVER (no W=1 / sparse run)
-#   NLPUSH_VM_TIMEOUT   seconds per VM (default 900)
+#   NLPUSH_VM_TIMEOUT   seconds per VM (default 1800)
 #   NLPUSH_DEBUG_LANE=1 add the debug-kernel lane (scripts/debug-kernel.sh:
 #                       built once, then cached; KASAN, lockdep, kmemleak,
 #                       UBSAN, fault injection; booted with panic_on_warn=1)
@@ -32,7 +32,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 BUILD=$ROOT/build
-VM_TIMEOUT=${NLPUSH_VM_TIMEOUT:-900}
+VM_TIMEOUT=${NLPUSH_VM_TIMEOUT:-1800}
 
 say() { printf '[vm-test] %s\n' "$*"; }
 die() {
