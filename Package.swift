@@ -89,6 +89,7 @@ let package = Package(
             dependencies: [
                 "NetlinkPush",
                 "NetlinkPushServiceLifecycle",
+                "NetlinkPushTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
