@@ -65,35 +65,44 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 t0=$(date +%s)
-rm -rf "$CACHE/$key"
-mkdir -p "$CACHE/$key"
-say "extracting linux-source $srcver into $CACHE/$key"
-tar -C "$CACHE/$key" -xJf "$TARBALL"
-mv "$CACHE/$key/linux-source-6.12" "$TREE"
-cd "$TREE"
-say "configuring: vng --kconfig + ${FRAG#$ROOT/}"
-# then the fragment merged once more: vng applies its own generic options
-# last (its CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y would win)
-{
-	vng --kconfig --config "$FRAG" &&
-		scripts/kconfig/merge_config.sh -m .config "$FRAG" &&
-		make olddefconfig
-} >"$CACHE/$key/config.log" 2>&1 || { tail -n 20 "$CACHE/$key/config.log" >&2; die "configuration failed"; }
-# every option the fragment sets must have survived the dependency resolution
-bad=()
-while IFS= read -r line; do
-	case "$line" in
-	CONFIG_*=n) opt=${line%%=*}; grep -q "^$opt=" .config && bad+=("$opt should be off") ;;
-	CONFIG_*=*) grep -qx "$line" .config || bad+=("$line (got: $(grep "^${line%%=*}=" .config || echo unset))") ;;
-	esac
-done < <(grep -E '^CONFIG_' "$FRAG")
-[ ${#bad[@]} -eq 0 ] || { printf '  %s\n' "${bad[@]}" >&2; die "the config lost options of ${FRAG#$ROOT/}"; }
+how=built
+if [ -f "$CACHE/$key/configured" ] && [ -f "$TREE/.config" ]; then
+	# an interrupted build of the same key: make goes on where it stopped
+	say "resuming the build in $TREE"
+	how="resumed and built"
+	cd "$TREE"
+else
+	rm -rf "$CACHE/$key"
+	mkdir -p "$CACHE/$key"
+	say "extracting linux-source $srcver into $CACHE/$key"
+	tar -C "$CACHE/$key" -xJf "$TARBALL"
+	mv "$CACHE/$key/linux-source-6.12" "$TREE"
+	cd "$TREE"
+	say "configuring: vng --kconfig + ${FRAG#$ROOT/}"
+	# then the fragment merged once more: vng applies its own generic options
+	# last (its CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT=y would win)
+	{
+		vng --kconfig --config "$FRAG" &&
+			scripts/kconfig/merge_config.sh -m .config "$FRAG" &&
+			make olddefconfig
+	} >"$CACHE/$key/config.log" 2>&1 || { tail -n 20 "$CACHE/$key/config.log" >&2; die "configuration failed"; }
+	# every option the fragment sets must have survived the dependency resolution
+	bad=()
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=n) opt=${line%%=*}; grep -q "^$opt=" .config && bad+=("$opt should be off") ;;
+		CONFIG_*=*) grep -qx "$line" .config || bad+=("$line (got: $(grep "^${line%%=*}=" .config || echo unset))") ;;
+		esac
+	done < <(grep -E '^CONFIG_' "$FRAG")
+	[ ${#bad[@]} -eq 0 ] || { printf '  %s\n' "${bad[@]}" >&2; die "the config lost options of ${FRAG#$ROOT/}"; }
+	touch "$CACHE/$key/configured"
+fi
 say "building with $JOBS jobs (log: $CACHE/$key/build.log)"
-if ! make -j"$JOBS" bzImage modules >"$CACHE/$key/build.log" 2>&1; then
+if ! make -j"$JOBS" bzImage modules >>"$CACHE/$key/build.log" 2>&1; then
 	tail -n 30 "$CACHE/$key/build.log" >&2
 	die "kernel build failed"
 fi
 secs=$(($(date +%s) - t0))
-echo "built in ${secs}s with $JOBS jobs on $(date -u +%F), $(make -s kernelrelease)" >"$CACHE/$key/done"
-say "built in ${secs}s: $TREE ($(make -s kernelrelease))"
+echo "$how in ${secs}s with $JOBS jobs on $(date -u +%F), $(make -s kernelrelease)" >"$CACHE/$key/done"
+say "$how in ${secs}s: $TREE ($(make -s kernelrelease))"
 echo "$TREE"
