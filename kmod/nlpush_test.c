@@ -74,18 +74,31 @@ static int nlpush_test_parse(const char __user *ubuf, size_t count,
 	return sscanf(buf, "%u %u %u", a, b, c);
 }
 
+/* "COUNT SIZE [TYPE]" of the emit files: 0 or -EINVAL / -EMSGSIZE / -EFAULT */
+static int nlpush_test_parse_emit(const char __user *ubuf, size_t count,
+				  u32 *n, u32 *size, u32 *type)
+{
+	int ret;
+
+	*type = 0;
+	ret = nlpush_test_parse(ubuf, count, n, size, type);
+	if (ret < 2 || *n > NLPUSH_TEST_COUNT_MAX)
+		return ret < 0 ? ret : -EINVAL;
+	if (*size > NLPUSH_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	return 0;
+}
+
 static ssize_t emit_write(struct file *file, const char __user *ubuf,
 			  size_t count, loff_t *ppos)
 {
-	u32 n, size, type = 0, i;
+	u32 n, size, type, i;
 	s64 seq;
 	int ret;
 
-	ret = nlpush_test_parse(ubuf, count, &n, &size, &type);
-	if (ret < 2 || n > NLPUSH_TEST_COUNT_MAX)
-		return ret < 0 ? ret : -EINVAL;
-	if (size > NLPUSH_PAYLOAD_MAX)
-		return -EMSGSIZE;
+	ret = nlpush_test_parse_emit(ubuf, count, &n, &size, &type);
+	if (ret)
+		return ret;
 
 	for (i = 0; i < n; i++) {
 		seq = nlpush_publish_fill(type, size, nlpush_test_fill, NULL,
@@ -104,16 +117,14 @@ static ssize_t emit_write(struct file *file, const char __user *ubuf,
 static ssize_t emit_irqoff_write(struct file *file, const char __user *ubuf,
 				 size_t count, loff_t *ppos)
 {
-	u32 n, size, type = 0, i;
+	u32 n, size, type, i;
 	unsigned long flags;
 	s64 seq;
 	int ret;
 
-	ret = nlpush_test_parse(ubuf, count, &n, &size, &type);
-	if (ret < 2 || n > NLPUSH_TEST_COUNT_MAX)
-		return ret < 0 ? ret : -EINVAL;
-	if (size > NLPUSH_PAYLOAD_MAX)
-		return -EMSGSIZE;
+	ret = nlpush_test_parse_emit(ubuf, count, &n, &size, &type);
+	if (ret)
+		return ret;
 
 	for (i = 0; i < n; i++) {
 		local_irq_save(flags);
@@ -167,14 +178,12 @@ static ssize_t emit_atomic_write(struct file *file, const char __user *ubuf,
 				 size_t count, loff_t *ppos)
 {
 	struct nlpush_test_atomic *a;
-	u32 n, size, type = 0;
+	u32 n, size, type;
 	int ret;
 
-	ret = nlpush_test_parse(ubuf, count, &n, &size, &type);
-	if (ret < 2 || n > NLPUSH_TEST_COUNT_MAX)
-		return ret < 0 ? ret : -EINVAL;
-	if (size > NLPUSH_PAYLOAD_MAX)
-		return -EMSGSIZE;
+	ret = nlpush_test_parse_emit(ubuf, count, &n, &size, &type);
+	if (ret)
+		return ret;
 	if (!n)
 		return count;
 

@@ -20,6 +20,9 @@ struct SubscriptionMetrics: Sendable {
 
     private let handles: Handles?
 
+    /// Whether anything is recorded: callers skip gathering the values otherwise.
+    var isEnabled: Bool { handles != nil }
+
     init(subscription name: String, options: MetricsOptions) {
         guard options.isEnabled else {
             handles = nil

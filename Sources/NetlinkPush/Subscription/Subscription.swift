@@ -294,7 +294,8 @@ final class SubscriptionCore: Sendable {
     /// Reader side: hands a batch to the consumer (one stream element) and counts it.
     func yield(_ batch: ItemBatch) -> AsyncStream<ItemBatch>.Continuation.YieldResult {
         let result = continuation.yield(batch)
-        if case .enqueued = result {
+        // Metrics off (the default without a factory): no extra lock on the per-batch path.
+        if case .enqueued = result, metrics.isEnabled {
             metrics.handedOver(batch.items)
             shared.withLock { metrics.buffer(items: $0.buffered, bytes: $0.bufferedBytes) }
         }
