@@ -69,7 +69,7 @@ ensure() {
 	exec 9>"$base/.lock"
 	flock 9
 	if [ ! -f "$dir/.complete" ]; then
-		say "extracting tools/net/ynl and Documentation/netlink of $PKG $ver into $dir"
+		say "extracting tools/net/ynl and Documentation/netlink of $PKG into $dir"
 		local tmp
 		tmp=$(mktemp -d "$base/.ynl-XXXXXX")
 		tar -xJf "$TARBALL" -C "$tmp" --strip-components=1 \
