@@ -247,17 +247,7 @@ struct Consumer: Sendable {
                         s.cancel()
                         return sum
                     }
-                    if json {
-                        var j = JSONLine()
-                        j.add("kind", "lost")
-                        j.add("subscriber", index)
-                        j.add("from", range.lowerBound)
-                        j.add("to", range.upperBound)
-                        j.add("count", range.count)
-                        Out.line(j.text)
-                    } else {
-                        Out.line("[\(index)] LOST seq \(range.lowerBound)...\(range.upperBound) (\(range.count) events no longer in the kernel's replay ring)")
-                    }
+                    Out.lost(range, subscriber: index, json: json)
                 case .recovered(let n):
                     if !json && !quiet { Out.info("[\(index)] recovered \(n) events from the kernel's replay ring") }
                     if json { notice(index, "recovered", extra: ("count", n)) }

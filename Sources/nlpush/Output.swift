@@ -33,6 +33,24 @@ enum Out {
     /// An error or warning, on stderr.
     static func error(_ s: String) { _ = write(s + "\n", to: STDERR_FILENO) }
 
+    /// A gap the kernel's replay ring could no longer fill, on stdout (it is
+    /// data: the events of `range` are gone): one JSON object or one
+    /// "LOST seq A...B" line, prefixed with "[subscriber] " when there is one.
+    static func lost(_ range: ClosedRange<UInt64>, subscriber: Int?, json: Bool) {
+        if json {
+            var j = JSONLine()
+            j.add("kind", "lost")
+            if let subscriber { j.add("subscriber", subscriber) }
+            j.add("from", range.lowerBound)
+            j.add("to", range.upperBound)
+            j.add("count", range.count)
+            line(j.text)
+        } else {
+            let prefix = subscriber.map { "[\($0)] " } ?? ""
+            line("\(prefix)LOST seq \(range.lowerBound)...\(range.upperBound) (\(range.count) events no longer in the kernel's replay ring)")
+        }
+    }
+
     /// False when the reader of `fd` went away (EPIPE).
     private static func write(_ s: String, to fd: Int32) -> Bool {
         var s = s

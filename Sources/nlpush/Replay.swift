@@ -62,15 +62,6 @@ struct Replay: AsyncParsableCommand {
     }
 
     private func lost(_ range: ClosedRange<UInt64>) {
-        if common.json {
-            var j = JSONLine()
-            j.add("kind", "lost")
-            j.add("from", range.lowerBound)
-            j.add("to", range.upperBound)
-            j.add("count", range.count)
-            Out.line(j.text)
-        } else {
-            Out.line("LOST seq \(range.lowerBound)...\(range.upperBound) (\(range.count) events no longer in the kernel's replay ring)")
-        }
+        Out.lost(range, subscriber: nil, json: common.json)
     }
 }

@@ -974,6 +974,9 @@ class FaultInjection:
         elif not all(os.path.exists(os.path.join(d, "require-start")) for d in self.dirs):
             self.why = "no require-start: no CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
         self.active = False
+        self.times = 0
+        # failures the kernel injected, per directory ("times" counts down)
+        self.injected = {d: 0 for d in self.dirs}
 
     @property
     def available(self):
@@ -1017,11 +1020,19 @@ class FaultInjection:
                          ("cache-filter", "N"), ("probability", probability)):
                 self._put(d, k, v)
         self.active = True
+        self.times = times
         return start, end
 
     def disable(self):
         for d in self.dirs:
             self._put(d, "probability", 0)
+            try:
+                with open(os.path.join(d, "times")) as f:
+                    left = int(f.read().strip())
+                if self.active and 0 <= left <= self.times:
+                    self.injected[d] += self.times - left
+            except (OSError, ValueError):
+                pass
             self._put(d, "times", 0)
         self.active = False
 
@@ -1407,8 +1418,11 @@ def fuzz(args, spec, tap):
     tap.ok(all_res.sent >= total, "%d messages sent (asked for %d)" % (all_res.sent, total),
            "the time limit (%.0f s) ran out first" % args.time_limit if past_deadline() else None)
     if fi.available:
-        tap.ok(injected_rounds == rounds, "fault injection (failslab, fail_page_alloc) "
-               "restricted to nlpush in %d of %d rounds" % (injected_rounds, rounds))
+        made = ", ".join("%s %d" % (os.path.basename(d), n) for d, n in fi.injected.items())
+        say("# fault injection: failures injected: %s" % made)
+        tap.ok(injected_rounds == rounds and fi.injected.get(FAIL_DIRS[0], 0) > 0,
+               "fault injection (failslab, fail_page_alloc) restricted to nlpush in %d of %d "
+               "rounds: %s failures injected" % (injected_rounds, rounds, made))
     else:
         tap.skip("fault injection into the module's allocations", fi.why)
     by_what = {}

@@ -44,11 +44,13 @@ tap_summary() {
 
 # run_selftest KEY LOGNAME ARGS...: runs the selftest, records KEY=summary
 run_selftest() {
-	local key=$1 logname=$2 rc sum
+	local key=$1 logname=$2 rc sum t0
 	shift 2
 	say "nlpush_selftest $*"
+	t0=$(date +%s)
 	timeout -k 10 "$STEP_TIMEOUT" "$ST" "$@" >"$RESDIR/$logname.log" 2>&1
 	rc=$?
+	put "secs_$key" $(($(date +%s) - t0))
 	sum=$(tap_summary "$RESDIR/$logname.log")
 	[ -n "$sum" ] || sum="no summary (rc $rc)"
 	put "$key" "$sum"
@@ -141,15 +143,23 @@ else
 fi
 [ -d /sys/module/nlpush ] || load || fail "reload after rmmod-under-load"
 
-# 5. extra suites (Swift VM tests etc.): Tests/vm/suites.d/*.sh
+# 5. extra suites (Swift VM tests etc.): Tests/vm/suites.d/*.sh, or those
+# NLPUSH_SUITES names ("10-swift 20-cli"; "none": only the steps above)
 suites=""
 for s in "$ROOT"/Tests/vm/suites.d/*.sh; do
 	[ -e "$s" ] || continue
 	name=$(basename "$s" .sh)
+	case " ${NLPUSH_SUITES:-all} " in
+	" all ") ;;
+	*" $name "*) ;;
+	*) suites="$suites $name:not-run"; continue ;;
+	esac
 	say "suite $name"
+	t0=$(date +%s)
 	timeout -k 10 "$STEP_TIMEOUT" bash "$s" "$KVER" "$KODIR" "$RESDIR" \
 		>"$RESDIR/suite-$name.log" 2>&1
 	rc=$?
+	put "secs_suite_$name" $(($(date +%s) - t0))
 	sum=$(tap_summary "$RESDIR/suite-$name.log")
 	if [ "$rc" -eq 0 ]; then
 		suites="$suites $name:ok${sum:+ ($sum)}"
