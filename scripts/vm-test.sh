@@ -50,7 +50,16 @@ fi
 
 KERNELS=$(matrix_kernels)
 KERNELS=$(echo $KERNELS)
-[ -n "$KERNELS" ] || die "no kernel of the matrix is installed (run scripts/setup.sh vm)"
+# "debug" in NLPUSH_KERNELS is the debug lane (NLPUSH_KERNELS=debug: only it)
+case " $KERNELS " in
+*" debug "*)
+	NLPUSH_DEBUG_LANE=1
+	KERNELS=$(echo " $KERNELS " | sed 's/ debug / /g')
+	KERNELS=$(echo $KERNELS)
+	;;
+esac
+[ -n "$KERNELS" ] || [ "${NLPUSH_DEBUG_LANE:-0}" = 1 ] ||
+	die "no kernel of the matrix is installed (run scripts/setup.sh vm)"
 for k in $KERNELS; do
 	have_kernel "$k" || die "kernel $k: /boot/vmlinuz-$k or its headers missing"
 done
@@ -64,13 +73,14 @@ summaries=()
 # injection... (cached), booted with panic_on_warn=1, so that any report
 # ends the run and fails it. Called "debug" in the lane list.
 DTREE="" DKVER=""
+mkdir -p "$BUILD"
 if [ "${NLPUSH_DEBUG_LANE:-0}" = 1 ]; then
 	say "debug kernel: scripts/debug-kernel.sh (cached, or built now)"
 	t=$(date +%s)
 	if DTREE=$(bash scripts/debug-kernel.sh 2>"$BUILD/debug-kernel.log") && [ -d "$DTREE" ]; then
 		DKVER=$(make -s -C "$DTREE" kernelrelease 2>/dev/null)
 		say "debug kernel $DKVER ready after $(($(date +%s) - t))s: ${DTREE}"
-		KERNELS="$KERNELS debug"
+		KERNELS=$(echo $KERNELS debug)
 	else
 		cat "$BUILD/debug-kernel.log"
 		summaries+=("debug lane: the debug kernel did not build (see build/debug-kernel.log)")
@@ -83,6 +93,26 @@ say "kernels: $KERNELS"
 hdr_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/usr/src/linux-headers-$1"; fi; }
 img_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/boot/vmlinuz-$1"; fi; }
 kver_of() { if [ "$1" = debug ]; then echo "$DKVER"; else echo "$1"; fi; }
+
+# Which suites of Tests/vm/suites.d a lane runs: every lane runs the C
+# selftest steps (all areas, unprivileged, unprivileged_listen, rmmod under
+# load). With the debug lane on, only the debug lane and the lanes of
+# NLPUSH_FULL_LANES (default: the first lane, Debian 12's own 6.1) also run
+# every suite (Swift, CLI, YNL, fuzzer); the others run NLPUSH_LANE_SUITES
+# (default "20-cli"), so that the whole run fits CI's time. Without the debug
+# lane every lane runs every suite. NLPUSH_SUITES=all runs every suite on
+# every lane.
+FIRST_LANE=${KERNELS%% *}
+suites_of() {
+	if [ "${NLPUSH_SUITES:-}" = all ] || [ -z "$DTREE" ] || [ "$1" = debug ]; then
+		echo all
+		return
+	fi
+	case " ${NLPUSH_FULL_LANES:-$FIRST_LANE} " in
+	*" $1 "*) echo all ;;
+	*) echo "${NLPUSH_LANE_SUITES:-20-cli}" ;;
+	esac
+}
 
 mkdir -p "$BUILD"
 
@@ -142,11 +172,13 @@ for k in $KERNELS; do
 	say "$k: booting VM (log: ${vmlog#$ROOT/})"
 	start=$(date +%s)
 	vmargs=(--memory 1G) tmo=$VM_TIMEOUT env=""
+	suites=$(suites_of "$k")
+	[ "$suites" = all ] || env="NLPUSH_SUITES='$suites' "
 	if [ "$k" = debug ]; then
 		# KASAN and lockdep slow a TCG guest down about threefold
 		vmargs=(--memory 2G --append "panic_on_warn=1")
 		tmo=${NLPUSH_DEBUG_VM_TIMEOUT:-2400}
-		env="NLPUSH_STEP_TIMEOUT=${NLPUSH_DEBUG_STEP_TIMEOUT:-1200} "
+		env="${env}NLPUSH_STEP_TIMEOUT=${NLPUSH_DEBUG_STEP_TIMEOUT:-1200} "
 	fi
 	for attempt in 1 2; do
 		timeout -k 30 "$tmo" vng --run "$(img_of "$k")" --disable-kvm \
