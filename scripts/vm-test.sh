@@ -17,10 +17,12 @@
 #                       UBSAN, fault injection; booted with panic_on_warn=1)
 #   NLPUSH_DEBUG_VM_TIMEOUT, NLPUSH_DEBUG_STEP_TIMEOUT  its limits (2400, 1200 s)
 #
-# Auto-pick (scripts/kernels.sh): the newest installed Debian 6.1 image and
-# the 6.12 image that bookworm-backports' linux-image-amd64 depends on
-# (falling back to the newest installed "~bpo12" 6.12 image), each only if
-# its headers are installed.
+# Auto-pick (scripts/kernels.sh): Debian 5.10 from the bullseye chroot of
+# scripts/chroot-kernel.sh, the newest installed Debian 6.1 image, the 6.12
+# image that bookworm-backports' linux-image-amd64 depends on (falling back
+# to the newest installed "~bpo12" 6.12 image), each only if its headers are
+# installed, and sid's kernel from the sid chroot. The chroot lanes are
+# built inside their chroot (its compiler) and booted from its /boot.
 #
 # Per kernel: kmod/ is copied to build/kmod-$KVER and built with W=1 and
 # with sparse (C=2); any warning or error fails the kernel. The VM runs
