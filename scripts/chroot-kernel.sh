@@ -54,6 +54,11 @@ fi
 
 key="suite=$suite recipe=$RECIPE"
 
+# one maker per chroot at a time (two setup.sh runs at once wait here)
+mkdir -p "$BASE"
+exec 9>"$BASE/.$suite.lock"
+flock 9
+
 if [ -f "$M/done" ] && [ "$(sed -n 1p "$M/done")" = "$key" ]; then
 	kver=$(sed -n 's/^kver=//p' "$M/done")
 	if [ -f "$DIR/boot/vmlinuz-$kver" ] && [ -L "/lib/modules/$kver" ]; then
