@@ -8,22 +8,69 @@
 #define _NLPUSH_COMPAT_H
 
 #include <linux/netlink.h>
+#include <linux/preempt.h>
 #include <linux/slab.h>
 #include <linux/timer.h>
 #include <linux/version.h>
 #include <net/genetlink.h>
 
 /*
- * Multicast groups that need a capability to join appeared in 6.7 and were
- * backported to stable kernels. Without them, anyone can join "events": the
- * module refuses to load unless unprivileged_listen=1 says that is wanted.
+ * Multicast groups that need a capability to join. GENL_MCAST_CAP_NET_ADMIN
+ * came with "genetlink: Use internal flags for multicast groups" (6.7) and
+ * was backported to stable kernels (Debian's 6.1 has it). Debian's 5.10
+ * got only its predecessor, "drop_monitor: Require 'CAP_SYS_ADMIN' when
+ * joining "events" group": the bit cap_sys_admin in struct
+ * genl_multicast_group, which makes genl_bind() require CAP_SYS_ADMIN. A
+ * struct member has no macro, so kmod/Makefile looks for it in the
+ * kernel's include/net/genetlink.h and defines NLPUSH_HAVE_MCGRP_SYS_ADMIN.
+ * There, listeners need CAP_SYS_ADMIN instead of CAP_NET_ADMIN (stricter:
+ * nobody unprivileged gets in either way). With neither, anyone can join
+ * "events": the module refuses to load unless unprivileged_listen=1 says
+ * that is wanted. NLPUSH_MCAST_CAP names the capability (modinfo
+ * listen_cap, which the VM tests read).
  */
-#ifdef GENL_MCAST_CAP_NET_ADMIN
+#if defined(GENL_MCAST_CAP_NET_ADMIN)
 #define NLPUSH_HAVE_MCAST_CAP	1
-#define NLPUSH_MCGRP_ADMIN_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#define NLPUSH_MCAST_CAP	"CAP_NET_ADMIN"
+#define nlpush_mcgrp_restrict(grp)	((grp)->flags = GENL_MCAST_CAP_NET_ADMIN)
+#elif defined(NLPUSH_HAVE_MCGRP_SYS_ADMIN)
+#define NLPUSH_HAVE_MCAST_CAP	1
+#define NLPUSH_MCAST_CAP	"CAP_SYS_ADMIN"
+#define nlpush_mcgrp_restrict(grp)	((grp)->cap_sys_admin = 1)
 #else
 #define NLPUSH_HAVE_MCAST_CAP	0
-#define NLPUSH_MCGRP_ADMIN_FLAGS	0
+#define NLPUSH_MCAST_CAP	"none"
+#define nlpush_mcgrp_restrict(grp)	do { } while (0)
+#endif
+
+/* in_hardirq() (5.11) was in_irq() before; both are macros. */
+#ifndef in_hardirq
+#define in_hardirq()	in_irq()
+#endif
+
+/*
+ * GENL_REQ_ATTR_CHECK() (6.1) reports a missing attribute in the extack's
+ * NLMSGERR_ATTR_MISS_TYPE, which older kernels cannot carry; there the
+ * extack gets a message naming the attribute instead.
+ */
+#ifndef GENL_REQ_ATTR_CHECK
+#define GENL_REQ_ATTR_CHECK(info, attr) ({				\
+	const struct genl_info *__info = (info);			\
+	int __missing = !__info->attrs[(attr)];			\
+									\
+	if (__missing)							\
+		NL_SET_ERR_MSG(__info->extack, "missing attribute " #attr); \
+	__missing;							\
+})
+#endif
+
+/*
+ * nla_strlcpy() became nla_strscpy() in 5.11 ("treewide: rename
+ * nla_strlcpy to nla_strscpy"); a function, no macro tells. nlpush
+ * ignores the result, so the return types (size_t, ssize_t) do not matter.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 11, 0)
+#define nla_strscpy(dst, nla, size)	nla_strlcpy(dst, nla, size)
 #endif
 
 /* Formatted extack messages (6.2+); older kernels get the bare format. */
@@ -78,6 +125,49 @@ static inline size_t nlpush_kmalloc_size_roundup(size_t size)
 #define NLPUSH_HAVE_SPLIT_OPS	0
 #define genl_split_ops		genl_ops
 #define NLPUSH_GENL_OPS(table)	.ops = (table), .n_ops = ARRAY_SIZE(table)
+#endif
+
+/*
+ * Ops without a policy: since "genetlink: piggy back on resv_op to default
+ * to a reject policy" (6.1, with .resv_start_op from "genetlink: start to
+ * validate reserved header bytes") the core rejects every attribute sent
+ * to them. Before, the core parses nothing for an op whose .maxattr is 0,
+ * so attributes sent to UNSUBSCRIBE, GET_STATS or GET_SUBSCRIBERS would be
+ * ignored silently. Both are a struct member and a static table, no
+ * macro, so this one is keyed on the version. There, the family gets a
+ * writable copy of the generated table in which every op without a policy
+ * has an explicit one that rejects each attribute (and, validation being
+ * strict, any type above NLPUSH_A_MAX too):
+ *	NLPUSH_DEFINE_GENL_OPS(nlpush_nl_ops);	at file scope
+ *	NLPUSH_FAMILY_OPS(nlpush_nl_ops),	in the family's initializer
+ *	nlpush_genl_ops_init(nlpush_nl_ops);	before genl_register_family()
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0)
+#define NLPUSH_DEFINE_GENL_OPS(table)	static_assert(1)
+#define NLPUSH_FAMILY_OPS(table)	\
+	NLPUSH_GENL_OPS(table),		\
+	.resv_start_op = 0	/* strict validation of every op */
+#define nlpush_genl_ops_init(table)	do { } while (0)
+#else
+#define NLPUSH_DEFINE_GENL_OPS(table)					\
+static const struct nla_policy nlpush_reject_policy[NLPUSH_A_MAX + 1] = { \
+	[0 ... NLPUSH_A_MAX] = { .type = NLA_REJECT },			\
+};									\
+static struct genl_ops nlpush_ops_copy[ARRAY_SIZE(table)] __ro_after_init
+#define NLPUSH_FAMILY_OPS(table)	\
+	.ops = nlpush_ops_copy, .n_ops = ARRAY_SIZE(table)
+#define nlpush_genl_ops_init(table)					\
+do {									\
+	unsigned int i_;						\
+									\
+	for (i_ = 0; i_ < ARRAY_SIZE(table); i_++) {			\
+		nlpush_ops_copy[i_] = (table)[i_];			\
+		if (!nlpush_ops_copy[i_].policy) {			\
+			nlpush_ops_copy[i_].policy = nlpush_reject_policy; \
+			nlpush_ops_copy[i_].maxattr = NLPUSH_A_MAX;	\
+		}							\
+	}								\
+} while (0)
 #endif
 
 /*

@@ -64,14 +64,15 @@ static struct genl_multicast_group nlpush_mcgrps[] = {
 	[NLPUSH_NLGRP_EVENTS] = { .name = NLPUSH_MCGRP_EVENTS },
 };
 
+NLPUSH_DEFINE_GENL_OPS(nlpush_nl_ops);
+
 struct genl_family nlpush_family __ro_after_init = {
 	.name		= NLPUSH_FAMILY_NAME,
 	.version	= NLPUSH_FAMILY_VERSION,
 	.netnsok	= false,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	NLPUSH_GENL_OPS(nlpush_nl_ops),
-	.resv_start_op	= 0,	/* strict validation of every op */
+	NLPUSH_FAMILY_OPS(nlpush_nl_ops),
 	.mcgrps		= nlpush_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(nlpush_mcgrps),
 };
@@ -90,13 +91,13 @@ static int __init nlpush_init(void)
 			pr_err("this kernel cannot restrict joining multicast groups; load with unprivileged_listen=1 to accept that\n");
 			return -EOPNOTSUPP;
 		}
-		nlpush_mcgrps[NLPUSH_NLGRP_EVENTS].flags =
-			NLPUSH_MCGRP_ADMIN_FLAGS;
+		nlpush_mcgrp_restrict(&nlpush_mcgrps[NLPUSH_NLGRP_EVENTS]);
 	}
 	do {
 		nlpush_epoch = get_random_u64();
 	} while (!nlpush_epoch);
 
+	nlpush_genl_ops_init(nlpush_nl_ops);
 	nlpush_txq_init();
 	err = nlpush_ring_init();
 	if (err)
@@ -108,9 +109,10 @@ static int __init nlpush_init(void)
 	if (err)
 		goto subscribers_exit;
 
-	pr_info("loaded: epoch %016llx, ring %u events / %u bytes, %sprivileged listeners\n",
+	pr_info("loaded: epoch %016llx, ring %u events / %u bytes, %s\n",
 		nlpush_epoch, nlpush_ring_events, nlpush_ring_bytes,
-		nlpush_unprivileged_listen ? "un" : "");
+		nlpush_unprivileged_listen ? "unprivileged listeners" :
+		"listeners need " NLPUSH_MCAST_CAP);
 	return 0;
 
 subscribers_exit:
@@ -152,3 +154,5 @@ MODULE_LICENSE("GPL");
 MODULE_AUTHOR("nlpush developers");
 MODULE_DESCRIPTION("Kernel-to-userspace push channel over generic netlink");
 MODULE_ALIAS_GENL_FAMILY(NLPUSH_FAMILY_NAME);
+/* what joining "events" needs (see compat.h): modinfo -F listen_cap */
+MODULE_INFO(listen_cap, NLPUSH_MCAST_CAP);

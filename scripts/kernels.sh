@@ -1,13 +1,45 @@
 #!/usr/bin/env bash
 # Print the kernels of the test matrix that are installed (image and
 # headers), one per line, oldest first:
+#   - Debian 5.10 (bullseye), from the chroot of scripts/chroot-kernel.sh
+#     bullseye (the newest 5.10.0-N-amd64 of bullseye/bullseye-security
+#     when it was made),
 #   - the newest Debian 6.1 (bookworm) kernel,
 #   - the 6.12 kernel that bookworm-backports' linux-image-amd64 depends on
-#     (falling back to the newest installed ~bpo12 6.12 kernel).
-# NLPUSH_KERNELS="A B" overrides the choice. Sourced by vm-test.sh.
+#     (falling back to the newest installed ~bpo12 6.12 kernel),
+#   - Debian sid's kernel, from the chroot of scripts/chroot-kernel.sh sid.
+# The chroot kernels are listed only once their chroot is done (scripts/
+# setup.sh chroots makes them). NLPUSH_KERNELS="A B" overrides the choice.
+# Sourced by vm-test.sh.
+
+CHROOT_BASE=${NLPUSH_CHROOT_BASE:-/opt/nlpush/chroot}
+
+# chroot_of KVER: the chroot that holds KVER's image and headers, if any
+chroot_of() {
+	local s
+	for s in bullseye sid; do
+		if [ "$(sed -n 's/^kver=//p' "$CHROOT_BASE/$s/.nlpush/done" 2>/dev/null)" = "$1" ]; then
+			echo "$CHROOT_BASE/$s"
+			return
+		fi
+	done
+}
 
 have_kernel() {
-	[ -f "/boot/vmlinuz-$1" ] && [ -d "/usr/src/linux-headers-$1" ]
+	local r
+	r=$(chroot_of "$1")
+	if [ -n "$r" ]; then
+		[ -f "$r/boot/vmlinuz-$1" ] && [ -d "$r/usr/src/linux-headers-$1" ]
+	else
+		[ -f "/boot/vmlinuz-$1" ] && [ -d "/usr/src/linux-headers-$1" ]
+	fi
+}
+
+# pick_chroot SUITE: the kernel of a finished chroot of SUITE
+pick_chroot() {
+	local v
+	v=$(sed -n 's/^kver=//p' "$CHROOT_BASE/$1/.nlpush/done" 2>/dev/null)
+	[ -n "$v" ] && have_kernel "$v" && echo "$v"
 }
 
 pick_61() {
@@ -40,8 +72,10 @@ matrix_kernels() {
 	if [ -n "${NLPUSH_KERNELS:-}" ]; then
 		printf '%s\n' $NLPUSH_KERNELS
 	else
+		pick_chroot bullseye
 		pick_61
 		pick_612
+		pick_chroot sid
 	fi
 }
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Install everything nlpush needs on a Debian 12 (bookworm) machine, idempotently.
-#   scripts/setup.sh [host|vm|bench|ynl|all]
+#   scripts/setup.sh [host|vm|chroots|bench|ynl|all]
 #     host: build deps for the Swift package and the C selftest (libnl, pkg-config)
 #     vm:   kernels of the test matrix (6.1 bookworm, 6.12 bookworm-backports),
-#           their headers, sparse, qemu and virtme-ng
+#           their headers, sparse, qemu and virtme-ng, then the chroots step
+#           (NLPUSH_CHROOTS=0 leaves it out)
+#     chroots: the 5.10 (bullseye) and sid kernels of the matrix, each in a
+#           cached debootstrap chroot (scripts/chroot-kernel.sh; ~2 min and
+#           ~1 GB each on a fresh machine, nothing once made)
 #     bench: valgrind (bench/callgrind.sh)
 #     ynl:  the kernel's YNL tools and netlink schemas (scripts/ynl.sh:
 #           linux-source-6.12, PyYAML, jsonschema, extracted to /opt/nlpush: virtme-ng VMs see /opt, not /var/cache),
 #           for scripts/gen.sh, Tests/check-spec.py and the VM suite 30-ynl.sh
-#     all = host + vm + bench + ynl (host and vm include ynl)
+#     all = host + vm + chroots + bench + ynl (host and vm include ynl)
 set -euo pipefail
 what=${1:-all}
 
@@ -61,6 +65,14 @@ setup_vm() {
 	fi
 }
 
+setup_chroots() {
+	local s
+	need_pkgs debootstrap
+	for s in bullseye sid; do
+		say "kernel $(bash "$(dirname "$0")/chroot-kernel.sh" "$s") (chroot $s)"
+	done
+}
+
 setup_bench() {
 	need_pkgs valgrind
 }
@@ -73,10 +85,15 @@ setup_ynl() {
 
 case "$what" in
 host) setup_host; setup_ynl ;;
-vm) setup_vm; setup_ynl ;;
+vm)
+	setup_vm
+	setup_ynl
+	[ "${NLPUSH_CHROOTS:-1}" = 0 ] || setup_chroots
+	;;
+chroots) setup_chroots ;;
 bench) setup_bench ;;
 ynl) setup_ynl ;;
-all) setup_host; setup_vm; setup_bench; setup_ynl ;;
-*) echo "usage: $0 [host|vm|bench|ynl|all]" >&2; exit 2 ;;
+all) setup_host; setup_vm; setup_bench; setup_ynl; setup_chroots ;;
+*) echo "usage: $0 [host|vm|chroots|bench|ynl|all]" >&2; exit 2 ;;
 esac
 say "done ($what)"

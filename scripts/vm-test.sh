@@ -17,10 +17,12 @@
 #                       UBSAN, fault injection; booted with panic_on_warn=1)
 #   NLPUSH_DEBUG_VM_TIMEOUT, NLPUSH_DEBUG_STEP_TIMEOUT  its limits (2400, 1200 s)
 #
-# Auto-pick (scripts/kernels.sh): the newest installed Debian 6.1 image and
-# the 6.12 image that bookworm-backports' linux-image-amd64 depends on
-# (falling back to the newest installed "~bpo12" 6.12 image), each only if
-# its headers are installed.
+# Auto-pick (scripts/kernels.sh): Debian 5.10 from the bullseye chroot of
+# scripts/chroot-kernel.sh, the newest installed Debian 6.1 image, the 6.12
+# image that bookworm-backports' linux-image-amd64 depends on (falling back
+# to the newest installed "~bpo12" 6.12 image), each only if its headers are
+# installed, and sid's kernel from the sid chroot. The chroot lanes are
+# built inside their chroot (its compiler) and booted from its /boot.
 #
 # Per kernel: kmod/ is copied to build/kmod-$KVER and built with W=1 and
 # with sparse (C=2); any warning or error fails the kernel. The VM runs
@@ -90,8 +92,9 @@ fi
 say "kernels: $KERNELS"
 
 # where each lane's kernel image and build tree are, and its uname -r
-hdr_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/usr/src/linux-headers-$1"; fi; }
-img_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "/boot/vmlinuz-$1"; fi; }
+# (chroot lanes, 5.10 and sid: under the chroot of scripts/chroot-kernel.sh)
+hdr_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "$(chroot_of "$1")/usr/src/linux-headers-$1"; fi; }
+img_of() { if [ "$1" = debug ]; then echo "$DTREE"; else echo "$(chroot_of "$1")/boot/vmlinuz-$1"; fi; }
 kver_of() { if [ "$1" = debug ]; then echo "$DKVER"; else echo "$1"; fi; }
 
 # Which suites of Tests/vm/suites.d a lane runs: every lane runs the C
@@ -121,25 +124,49 @@ say "building the selftest"
 make -s -C kmod/selftest >"$BUILD/selftest-build.log" 2>&1 ||
 	{ cat "$BUILD/selftest-build.log"; die "selftest build failed"; }
 
+# kmake KVER ARGS...: make against KVER's headers. A chroot lane's headers
+# want their suite's compiler: make runs in the chroot (with /proc, which
+# objtool reads, mounted in a private mount namespace) on a copy of the
+# tree under the chroot's /nlpush.
+kmake() {
+	local k=$1 root
+	shift
+	root=$(chroot_of "$k")
+	if [ -z "$root" ]; then
+		make -C "$(hdr_of "$k")" M="$BUILD/kmod-$k" "$@"
+		return
+	fi
+	unshare --mount --fork sh -c 'r=$1; shift
+		mount -t proc proc "$r/proc" && exec chroot "$r" make "$@"' sh \
+		"$root" -C "/usr/src/linux-headers-$k" M="/nlpush/kmod-$k" "$@"
+}
+
 # build_kernel KVER: W=1 build + sparse; prints the build verdict
 build_kernel() {
-	local k=$1 dir=$BUILD/kmod-$1 hdr log
-	hdr=$(hdr_of "$1")
+	local k=$1 dir=$BUILD/kmod-$1 log root
+	root=$(chroot_of "$k")
 	log=$BUILD/kmod-$k.build.log
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	cp -a kmod/. "$dir/"
 	rm -rf "$dir/selftest"
+	if [ -n "$root" ]; then
+		rm -rf "$root/nlpush/kmod-$k"
+		mkdir -p "$root/nlpush"
+		cp -a "$dir" "$root/nlpush/kmod-$k"
+	fi
 	{
 		echo "### make W=1 modules"
-		make -C "$hdr" M="$dir" W=1 modules 2>&1
+		kmake "$k" W=1 modules 2>&1
 		echo "### rc=$?"
 		echo "### make W=1 C=2 modules (sparse)"
-		make -C "$hdr" M="$dir" W=1 C=2 modules 2>&1
+		kmake "$k" W=1 C=2 modules 2>&1
 		echo "### rc=$?"
 	} >"$log"
+	# the modules (and objects) come back to build/kmod-KVER
+	[ -z "$root" ] || cp -a "$root/nlpush/kmod-$k/." "$dir/"
 	if grep -q '^### rc=[1-9]' "$log" ||
-		grep -qiE 'warning:|error:|error [0-9]' "$log" ||
+		grep -qiE 'warning:|error:|error [0-9]|C=2 specified, but' "$log" ||
 		[ "$(grep -c 'CHECK .*\.c$' "$log")" -lt "$(ls "$dir"/*.c | grep -vc '\.mod\.c$')" ] ||
 		[ ! -f "$dir/nlpush.ko" ] || [ ! -f "$dir/nlpush_test.ko" ]; then
 		grep -iE 'warning:|error|rc=[1-9]' "$log" | head -n 30 >&2
@@ -204,7 +231,7 @@ for k in $KERNELS; do
 		overall=1
 	else
 		line="$line selftest $(get selftest); unpriv $(get unpriv);"
-		line="$line unpriv-listen $(get unpriv_listen);"
+		line="$line unpriv-listen $(get unpriv_listen); listen-cap $(get listen_cap);"
 		line="$line rmmod-under-load $(get rmmod_under_load) ($(get rmmod));"
 		line="$line suites $(get suites);"
 		[ "$k" = debug ] && line="$line kmemleak $(get kmemleak) new leaks;"

@@ -90,6 +90,16 @@ mountpoint -q /sys/kernel/debug 2>/dev/null ||
 	mount -t debugfs none /sys/kernel/debug || fail "cannot mount debugfs"
 
 [ -x "$ST" ] || fail "selftest binary $ST missing"
+# what joining "events" needs, as the module was built (kmod/compat.h):
+# CAP_NET_ADMIN, or CAP_SYS_ADMIN on kernels without
+# GENL_MCAST_CAP_NET_ADMIN but with the cap_sys_admin group bit (5.10)
+NLPUSH_LISTEN_CAP=$(modinfo -F listen_cap "$KODIR/nlpush.ko" 2>/dev/null)
+export NLPUSH_LISTEN_CAP
+put listen_cap "${NLPUSH_LISTEN_CAP:-unknown}"
+case "$NLPUSH_LISTEN_CAP" in
+CAP_NET_ADMIN | CAP_SYS_ADMIN) ;;
+*) fail "modinfo listen_cap of nlpush.ko: '$NLPUSH_LISTEN_CAP'" ;;
+esac
 # the unpriv step makes a listener of uid nobody in `unshare -Urn`
 if [ -e /proc/sys/kernel/unprivileged_userns_clone ]; then
 	echo 1 >/proc/sys/kernel/unprivileged_userns_clone

@@ -8,6 +8,9 @@
  */
 #include "common.h"
 
+#include <linux/capability.h>
+#include <sys/prctl.h>
+
 /*
  * fork() with two pipes: the child writes to up[1] and reads down[0], the
  * parent the other ends (each side's unused ends are closed).
@@ -160,6 +163,76 @@ void test_netns(struct nlr_sock *c)
 /* ------------------------------------------------------------------ */
 /* unprivileged mode                                                    */
 
+/*
+ * In a forked child: become uid nobody keeping CAP_NET_ADMIN alone, join
+ * "events", report 0 or -errno through @fd.
+ */
+static void __attribute__((noreturn)) net_admin_child(int fd)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2] = { { 0 } };
+	struct nlr_sock *s;
+	int res = 0;
+
+	d[0].effective = d[0].permitted = 1u << CAP_NET_ADMIN;
+	if (prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) ||
+	    setgid(NOBODY) || setuid(NOBODY) ||
+	    syscall(SYS_capset, &h, d))
+		res = -EIO;
+	if (!res) {
+		s = nlr_open(0);
+		res = nlr_join(s, events_grp);
+	}
+	if (write(fd, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * Which capability joining "events" needs is the module's build-time
+ * choice (kmod/compat.h): CAP_NET_ADMIN where the kernel has
+ * GENL_MCAST_CAP_NET_ADMIN, CAP_SYS_ADMIN on kernels with only the older
+ * cap_sys_admin group bit (Debian's 5.10). in-vm.sh passes it from
+ * `modinfo -F listen_cap nlpush.ko` in NLPUSH_LISTEN_CAP. A process of uid
+ * nobody with CAP_NET_ADMIN alone joins in the first case, gets EPERM in
+ * the second (and joins anyway with unprivileged_listen=1).
+ */
+static void net_admin_listener_checks(int listen)
+{
+	const char *cap = getenv("NLPUSH_LISTEN_CAP");
+	int up[2], down[2], res = -EIO, status, want;
+	pid_t pid;
+
+	if (!cap || !*cap) {
+		skip("NLPUSH_LISTEN_CAP unset (in-vm.sh sets it from modinfo)",
+		     "a listener with CAP_NET_ADMIN alone");
+		return;
+	}
+	if (!strcmp(cap, "CAP_NET_ADMIN") || listen)
+		want = 0;
+	else if (!strcmp(cap, "CAP_SYS_ADMIN"))
+		want = -EPERM;
+	else {
+		check(false, "NLPUSH_LISTEN_CAP=%s: CAP_NET_ADMIN or "
+		      "CAP_SYS_ADMIN expected", cap);
+		return;
+	}
+	pid = fork_piped(up, down);
+	if (pid == 0)
+		net_admin_child(up[1]);
+	if (read(up[0], &res, sizeof(res)) != sizeof(res))
+		res = -EIO;
+	close(up[0]);
+	close(down[1]);
+	waitpid(pid, &status, 0);
+	check_err(res, want, NULL, NULL, "nobody with CAP_NET_ADMIN alone: "
+		  "joining \"events\" -> %s (module: listeners need %s, "
+		  "unprivileged_listen=%d)", want ? "EPERM" : "allowed", cap,
+		  listen);
+}
+
 static bool read_param_bool(const char *name, bool *val)
 {
 	char path[256], buf[16] = "";
@@ -295,6 +368,8 @@ int run_unpriv(int listen)
 		need_family(c, false);
 		printf("# --- netns (nobody, new user and network namespace)\n");
 		netns_member_checks(c, true, listen);
+		printf("# --- nobody with CAP_NET_ADMIN alone\n");
+		net_admin_listener_checks(listen);
 		nlr_close(c);
 	}
 	/* the child goes on counting from here */

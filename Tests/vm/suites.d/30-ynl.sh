@@ -65,11 +65,18 @@ first=$(jget "$T/stats" 'j["stats"]["next-seq"]')
 "$PY" "$YNL/tools/net/ynl/cli.py" --spec "$SPEC" --no-schema --output-json \
 	--subscribe events --sleep 6 >"$T/ntf" 2>&1 &
 listener=$!
-# subscribed once cli.py sleeps (it joins the group, then sleeps); 30 s at most
+# subscribed once cli.py sleeps (it joins the group, then sleeps); 30 s at
+# most. wchan names the sleep where the kernel can tell (frame pointers);
+# Debian's 5.10 (ORC unwinder) always says 0 there, so also accept python
+# blocked in clock_nanosleep (230) or nanosleep (35), from /proc/PID/syscall
+asleep=""
 for _ in $(seq 300); do
-	grep -qs nanosleep "/proc/$listener/wchan" && break
+	grep -qs nanosleep "/proc/$listener/wchan" && asleep=wchan && break
+	read -r nr _ <"/proc/$listener/syscall" 2>/dev/null
+	case "${nr:-}" in 230 | 35) asleep=syscall && break ;; esac
 	sleep 0.1
 done
+check "cli.py was seen asleep after joining (${asleep:-never})" [ -n "$asleep" ]
 echo "5 16 3" >/sys/kernel/debug/nlpush_test/emit
 wait $listener
 rc=$?
