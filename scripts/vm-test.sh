@@ -117,8 +117,6 @@ suites_of() {
 	esac
 }
 
-mkdir -p "$BUILD"
-
 # the selftest runs inside the VMs from the shared root
 say "building the selftest"
 make -s -C kmod/selftest >"$BUILD/selftest-build.log" 2>&1 ||
