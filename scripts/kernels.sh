@@ -10,6 +10,7 @@
 #   - Debian sid's kernel, from the chroot of scripts/chroot-kernel.sh sid.
 # The chroot kernels are listed only once their chroot is done (scripts/
 # setup.sh chroots makes them). NLPUSH_KERNELS="A B" overrides the choice.
+# --host prints only those on the host (not in a chroot).
 # Sourced by vm-test.sh.
 
 CHROOT_BASE=${NLPUSH_CHROOT_BASE:-/opt/nlpush/chroot}
@@ -79,6 +80,21 @@ matrix_kernels() {
 	fi
 }
 
+# host_kernels: the kernels of the matrix that live on the host itself (not
+# in a chroot), oldest first: what DKMS and the benchmarks build against
+# with the host's own compiler.
+host_kernels() {
+	local v
+	for v in $(matrix_kernels); do
+		[ -z "$(chroot_of "$v")" ] && echo "$v"
+	done
+	return 0
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-	matrix_kernels
+	case "${1:-}" in
+	--host) host_kernels ;;
+	"") matrix_kernels ;;
+	*) echo "usage: scripts/kernels.sh [--host]" >&2; exit 2 ;;
+	esac
 fi

@@ -57,7 +57,8 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = vm ]; then
-	k=$(bash scripts/kernels.sh | tail -n 1)
+	# the newest kernel on the host: DKMS builds with the host's compiler
+	k=$(bash scripts/kernels.sh --host | tail -n 1)
 	say "DKMS: kmod/dkms.conf builds both modules for $k"
 	mkdir -p build
 	if bash scripts/dkms.sh build "$k" >build/dkms.log 2>&1 &&
