@@ -146,6 +146,11 @@ struct nlpush_req {
 	const struct net *emitter_net;	/* identity only */
 	u32 emitter_portid;
 	u32 emitter_nlseq;
+	/*
+	 * async: the REPLY, allocated with the request, sized for an answer
+	 * without payload: a timeout or failure never needs memory to be told
+	 */
+	struct sk_buff *reply_msg;
 };
 
 extern u32 nlpush_responders;					/* nlpush_lock */
@@ -154,8 +159,10 @@ void nlpush_req_add(struct nlpush_req *req, u64 seq);		/* nlpush_lock */
 bool nlpush_req_pending(u64 seq);				/* nlpush_lock */
 struct nlpush_req *nlpush_req_answer(u64 seq, s32 status, u32 portid,
 				     void **data, size_t len);	/* nlpush_lock */
-void nlpush_req_reply(struct nlpush_req *req, int error, s32 status,
-		      u32 portid, const void *data, size_t len);
+struct sk_buff *nlpush_reply_new(size_t len, gfp_t gfp);
+void nlpush_req_reply(struct nlpush_req *req, struct sk_buff *msg, int error,
+		      s32 status, u32 portid, const void *data, size_t len);
+bool nlpush_req_withdraw(u64 seq);				/* process */
 void nlpush_responders_changed(int delta);
 u32 nlpush_responders_now(void);				/* nlpush_lock */
 u32 nlpush_requests_pending_now(void);				/* nlpush_lock */

@@ -62,6 +62,7 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	const struct net *net = genl_info_net(info);
 	struct nlattr *seq_attr = tb[NLPUSH_A_SEQ];
 	struct nlpush_req *req = NULL;
+	struct sk_buff *reply = NULL;
 	bool answer = tb[NLPUSH_A_STATUS];
 	unsigned long irqflags;
 	void *data = NULL;
@@ -90,6 +91,16 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 				       GFP_KERNEL);
 			if (!data)
 				return -ENOMEM;
+			/*
+			 * An EMIT's REPLY with this payload, allocated before
+			 * the request is taken: on failure it stays pending
+			 * (an answer without payload uses the request's own)
+			 */
+			reply = nlpush_reply_new(len, GFP_KERNEL);
+			if (!reply) {
+				kfree(data);
+				return -ENOMEM;
+			}
 		}
 	}
 
@@ -118,8 +129,12 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 		nlpush_stats.acks++;
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 
-	if (req)	/* an EMIT's request: its REPLY goes out now */
-		nlpush_req_reply(req, 0, status, info->snd_portid, data, len);
+	if (req) {	/* an EMIT's request: its REPLY goes out now */
+		nlpush_req_reply(req, reply, 0, status, info->snd_portid,
+				 data, len);
+		reply = NULL;
+	}
+	nlmsg_free(reply);	/* NULL-safe: not needed (sync or refused) */
 	kfree(data);
 	if (err)
 		return err;
@@ -373,20 +388,30 @@ void nlpush_bulk_stop(void)
 	nlpush_bulk_count = 0;
 }
 
-static int nlpush_emit_reply(struct genl_info *info, u64 seq, u32 count)
+/*
+ * The answer to EMIT is allocated before anything is published: an EMIT
+ * that publishes never fails for want of memory afterwards (a client told
+ * "failed" would publish again, or wait for no REPLY).
+ */
+static struct sk_buff *nlpush_emit_reply_new(void)
 {
-	struct sk_buff *msg;
+	return genlmsg_new(2 * nla_total_size_64bit(sizeof(u64)) +
+			   nla_total_size(sizeof(u32)), GFP_KERNEL);
+}
+
+/* Fills and sends @msg; fails only when the emitter's socket is full. */
+static int nlpush_emit_reply(struct sk_buff *msg, struct genl_info *info,
+			     u64 seq, u32 count)
+{
 	void *hdr;
 
-	msg = genlmsg_new(2 * nla_total_size_64bit(sizeof(u64)) +
-			  nla_total_size(sizeof(u32)), GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &nlpush_family, 0, NLPUSH_CMD_EMIT);
-	if (!hdr ||
-	    nla_put_u64_64bit(msg, NLPUSH_A_SEQ, seq, NLPUSH_A_PAD) ||
-	    nla_put_u32(msg, NLPUSH_A_COUNT, count) ||
-	    nla_put_u64_64bit(msg, NLPUSH_A_EPOCH, nlpush_epoch, NLPUSH_A_PAD)) {
+	if (WARN_ON_ONCE(!hdr ||
+			 nla_put_u64_64bit(msg, NLPUSH_A_SEQ, seq,
+					   NLPUSH_A_PAD) ||
+			 nla_put_u32(msg, NLPUSH_A_COUNT, count) ||
+			 nla_put_u64_64bit(msg, NLPUSH_A_EPOCH, nlpush_epoch,
+					   NLPUSH_A_PAD))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -418,6 +443,7 @@ int nlpush_nl_emit_doit(struct sk_buff *skb, struct genl_info *info)
 	u32 type = 0, flags = 0, count = 1, inline_n, i;
 	struct nlpush_bulk *job = NULL;
 	struct nlpush_src src = { };
+	struct sk_buff *msg;
 	size_t len = 0;
 	s64 seq, first = 0;
 	u64 req_seq;
@@ -447,17 +473,30 @@ int nlpush_nl_emit_doit(struct sk_buff *skb, struct genl_info *info)
 					    "a request publishes exactly one event");
 			return -EINVAL;
 		}
+		msg = nlpush_emit_reply_new();
+		if (!msg)
+			return -ENOMEM;
 		err = nlpush_emit_request(info, type, &src, len, timeout_ms,
 					  &req_seq);
-		if (err)
+		if (err) {
+			nlmsg_free(msg);
 			return nlpush_emit_request_failed(info, err);
-		return nlpush_emit_reply(info, req_seq, 1);
+		}
+		err = nlpush_emit_reply(msg, info, req_seq, 1);
+		/* not told the seq: no REPLY may follow (unless one already did) */
+		if (err)
+			nlpush_req_withdraw(req_seq);
+		return err;
 	}
 
+	msg = nlpush_emit_reply_new();
+	if (!msg)
+		return -ENOMEM;
 	inline_n = min_t(u32, count, NLPUSH_EMIT_INLINE);
 	if (count > inline_n) {
 		err = nlpush_bulk_reserve();
 		if (err) {
+			nlmsg_free(msg);
 			NL_SET_ERR_MSG_FMT(info->extack,
 					   "too many large emits in flight (at most %u)",
 					   NLPUSH_BULK_MAX);
@@ -465,6 +504,7 @@ int nlpush_nl_emit_doit(struct sk_buff *skb, struct genl_info *info)
 		}
 		job = nlpush_bulk_new(type, src.data, len, count - inline_n);
 		if (!job) {
+			nlmsg_free(msg);
 			nlpush_bulk_unreserve();
 			return -ENOMEM;
 		}
@@ -472,6 +512,7 @@ int nlpush_nl_emit_doit(struct sk_buff *skb, struct genl_info *info)
 	for (i = 0; i < inline_n; i++) {
 		seq = nlpush_do_publish(type, 0, &src, len, GFP_KERNEL, NULL);
 		if (seq < 0) {
+			nlmsg_free(msg);
 			if (job) {
 				kfree(job);
 				nlpush_bulk_unreserve();
@@ -488,9 +529,10 @@ int nlpush_nl_emit_doit(struct sk_buff *skb, struct genl_info *info)
 	if (job) {
 		err = nlpush_bulk_queue(job);
 		if (err) {
+			nlmsg_free(msg);
 			NL_SET_ERR_MSG(info->extack, "nlpush is being unloaded");
 			return err;
 		}
 	}
-	return nlpush_emit_reply(info, first, count);
+	return nlpush_emit_reply(msg, info, first, count);
 }

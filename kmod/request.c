@@ -159,41 +159,58 @@ static size_t nlpush_reply_size(size_t len)
 	       nla_total_size(len);			/* PAYLOAD */
 }
 
+/* A REPLY message with room for an answer carrying @len bytes. */
+struct sk_buff *nlpush_reply_new(size_t len, gfp_t gfp)
+{
+	return genlmsg_new(nlpush_reply_size(len), gfp);
+}
+
+static void nlpush_req_free(struct nlpush_req *req)
+{
+	nlmsg_free(req->reply_msg);	/* NULL-safe */
+	kfree(req);
+}
+
 /*
  * Sends the REPLY of an async request (@error 0: answered with @status,
- * @data from the responder @portid) and frees it. Process context.
+ * @data from the responder @portid) and frees it. @msg is a message of
+ * nlpush_reply_new(@len), or NULL for the one allocated with the request
+ * (enough for an answer without payload). Process context; allocates
+ * nothing, so a REPLY is lost only when the emitter's socket is full.
  */
-void nlpush_req_reply(struct nlpush_req *req, int error, s32 status,
-		      u32 portid, const void *data, size_t len)
+void nlpush_req_reply(struct nlpush_req *req, struct sk_buff *msg, int error,
+		      s32 status, u32 portid, const void *data, size_t len)
 {
-	struct sk_buff *msg;
 	void *hdr;
-	int err = -ENOMEM;
+	int err;
 
-	msg = genlmsg_new(nlpush_reply_size(len), GFP_KERNEL);
-	if (!msg)
-		goto out;
+	if (!msg) {
+		msg = req->reply_msg;
+		req->reply_msg = NULL;
+	}
 	hdr = genlmsg_put(msg, 0, req->emitter_nlseq, &nlpush_family, 0,
 			  NLPUSH_CMD_REPLY);
-	if (!hdr ||
-	    nla_put_u64_64bit(msg, NLPUSH_A_SEQ, req->seq, NLPUSH_A_PAD) ||
-	    nla_put_u64_64bit(msg, NLPUSH_A_EPOCH, nlpush_epoch,
-			      NLPUSH_A_PAD) ||
-	    nla_put_s32(msg, NLPUSH_A_ERROR, error) ||
-	    (!error && (nla_put_s32(msg, NLPUSH_A_STATUS, status) ||
-			nla_put_u32(msg, NLPUSH_A_PORTID, portid) ||
-			nla_put(msg, NLPUSH_A_PAYLOAD, len, data)))) {
+	if (WARN_ON_ONCE(!hdr ||
+			 nla_put_u64_64bit(msg, NLPUSH_A_SEQ, req->seq,
+					   NLPUSH_A_PAD) ||
+			 nla_put_u64_64bit(msg, NLPUSH_A_EPOCH, nlpush_epoch,
+					   NLPUSH_A_PAD) ||
+			 nla_put_s32(msg, NLPUSH_A_ERROR, error) ||
+			 (!error &&
+			  (nla_put_s32(msg, NLPUSH_A_STATUS, status) ||
+			   nla_put_u32(msg, NLPUSH_A_PORTID, portid) ||
+			   nla_put(msg, NLPUSH_A_PAYLOAD, len, data))))) {
+		/* cannot happen: the message was sized for this answer */
 		nlmsg_free(msg);
 		err = -EMSGSIZE;
-		goto out;
+	} else {
+		genlmsg_end(msg, hdr);
+		/* the family lives in the initial netns only (not netnsok) */
+		err = genlmsg_unicast(&init_net, msg, req->emitter_portid);
 	}
-	genlmsg_end(msg, hdr);
-	/* the family lives in the initial netns only (not netnsok) */
-	err = genlmsg_unicast(&init_net, msg, req->emitter_portid);
-out:
 	if (err)
 		atomic64_inc(&nlpush_replies_undelivered);
-	kfree(req);
+	nlpush_req_free(req);
 }
 
 static void nlpush_req_send_failed(struct list_head *failed)
@@ -202,7 +219,7 @@ static void nlpush_req_send_failed(struct list_head *failed)
 
 	list_for_each_entry_safe(req, tmp, failed, node) {
 		list_del(&req->node);
-		nlpush_req_reply(req, req->err, 0, 0, NULL, 0);
+		nlpush_req_reply(req, NULL, req->err, 0, 0, NULL, 0);
 	}
 }
 
@@ -284,7 +301,34 @@ void nlpush_requests_emitter_gone(const struct net *net, u32 portid)
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 
 	list_for_each_entry_safe(req, tmp, &gone, node)
-		kfree(req);
+		nlpush_req_free(req);
+}
+
+/*
+ * The EMIT that published the async request @seq could not be acknowledged
+ * (its socket is full): take the request back, so that no REPLY follows an
+ * EMIT that returned an error. False when it was no longer pending (its
+ * REPLY is on its way).
+ */
+bool nlpush_req_withdraw(u64 seq)
+{
+	struct nlpush_req *req, *found = NULL;
+	unsigned long irqflags;
+
+	spin_lock_irqsave(&nlpush_lock, irqflags);
+	list_for_each_entry(req, &nlpush_reqs, node) {
+		if (req->seq == seq) {
+			list_del(&req->node);
+			nlpush_reqs_count--;
+			nlpush_stats.requests_failed++;
+			found = req;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&nlpush_lock, irqflags);
+	if (found)
+		nlpush_req_free(found);
+	return found;
 }
 
 /* EMIT with NLPUSH_F_REPLY_WANTED: publish, and answer later by REPLY. */
@@ -298,6 +342,11 @@ int nlpush_emit_request(struct genl_info *info, u32 type,
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
+	req->reply_msg = nlpush_reply_new(0, GFP_KERNEL);
+	if (!req->reply_msg) {
+		kfree(req);
+		return -ENOMEM;
+	}
 	req->async = true;
 	req->emitter_net = genl_info_net(info);
 	req->emitter_portid = info->snd_portid;
@@ -308,7 +357,7 @@ int nlpush_emit_request(struct genl_info *info, u32 type,
 	ret = nlpush_do_publish(type, NLPUSH_F_REPLY_WANTED, src, len,
 				GFP_KERNEL, req);
 	if (ret < 0) {
-		kfree(req);
+		nlpush_req_free(req);
 		return ret;
 	}
 	*seq = ret;

@@ -12,9 +12,10 @@
 #   NLPUSH_SKIP_SETUP=1 do not run scripts/setup.sh vm first
 #   NLPUSH_SKIP_BUILD=1 reuse build/kmod-$KVER (no W=1 / sparse run)
 #   NLPUSH_VM_TIMEOUT   seconds per VM (default 1800)
-#   NLPUSH_DEBUG_LANE=1 add the debug-kernel lane (scripts/debug-kernel.sh:
-#                       built once, then cached; KASAN, lockdep, kmemleak,
-#                       UBSAN, fault injection; booted with panic_on_warn=1)
+#   NLPUSH_DEBUG_LANE=0 leave out the debug-kernel lane (default 1: on;
+#                       scripts/debug-kernel.sh: built once, then cached;
+#                       KASAN, lockdep, kmemleak, UBSAN, fault injection;
+#                       booted with panic_on_warn=1)
 #   NLPUSH_DEBUG_VM_TIMEOUT, NLPUSH_DEBUG_STEP_TIMEOUT  its limits (2400, 1200 s)
 #
 # Auto-pick (scripts/kernels.sh): Debian 5.10 from the bullseye chroot of
@@ -60,7 +61,7 @@ case " $KERNELS " in
 	KERNELS=$(echo $KERNELS)
 	;;
 esac
-[ -n "$KERNELS" ] || [ "${NLPUSH_DEBUG_LANE:-0}" = 1 ] ||
+[ -n "$KERNELS" ] || [ "${NLPUSH_DEBUG_LANE:-1}" = 1 ] ||
 	die "no kernel of the matrix is installed (run scripts/setup.sh vm)"
 for k in $KERNELS; do
 	have_kernel "$k" || die "kernel $k: /boot/vmlinuz-$k or its headers missing"
@@ -70,13 +71,13 @@ command -v vng >/dev/null || die "vng (virtme-ng) not installed"
 overall=0
 summaries=()
 
-# The debug lane (NLPUSH_DEBUG_LANE=1): Debian's 6.12 source built by
+# The debug lane (on unless NLPUSH_DEBUG_LANE=0): Debian's 6.12 source built by
 # scripts/debug-kernel.sh with KASAN, lockdep, kmemleak, UBSAN, fault
 # injection... (cached), booted with panic_on_warn=1, so that any report
 # ends the run and fails it. Called "debug" in the lane list.
 DTREE="" DKVER=""
 mkdir -p "$BUILD"
-if [ "${NLPUSH_DEBUG_LANE:-0}" = 1 ]; then
+if [ "${NLPUSH_DEBUG_LANE:-1}" = 1 ]; then
 	say "debug kernel: scripts/debug-kernel.sh (cached, or built now)"
 	t=$(date +%s)
 	if DTREE=$(bash scripts/debug-kernel.sh 2>"$BUILD/debug-kernel.log") && [ -d "$DTREE" ]; then
@@ -100,18 +101,19 @@ kver_of() { if [ "$1" = debug ]; then echo "$DKVER"; else echo "$1"; fi; }
 # Which suites of Tests/vm/suites.d a lane runs: every lane runs the C
 # selftest steps (all areas, unprivileged, unprivileged_listen, rmmod under
 # load). With the debug lane on, only the debug lane and the lanes of
-# NLPUSH_FULL_LANES (default: the first lane, Debian 12's own 6.1) also run
-# every suite (Swift, CLI, YNL, fuzzer); the others run NLPUSH_LANE_SUITES
-# (default "20-cli"), so that the whole run fits CI's time. Without the debug
-# lane every lane runs every suite. NLPUSH_SUITES=all runs every suite on
-# every lane.
-FIRST_LANE=${KERNELS%% *}
+# NLPUSH_FULL_LANES (default: Debian 12's own 6.1, else the first lane) also
+# run every suite (Swift, CLI, YNL, fuzzer); the others run
+# NLPUSH_LANE_SUITES (default "20-cli"), so that the whole run fits CI's
+# time. Without the debug lane every lane runs every suite.
+# NLPUSH_SUITES=all runs every suite on every lane.
+FULL_DEFAULT=$(pick_61)
+case " $KERNELS " in *" $FULL_DEFAULT "*) ;; *) FULL_DEFAULT=${KERNELS%% *} ;; esac
 suites_of() {
 	if [ "${NLPUSH_SUITES:-}" = all ] || [ -z "$DTREE" ] || [ "$1" = debug ]; then
 		echo all
 		return
 	fi
-	case " ${NLPUSH_FULL_LANES:-$FIRST_LANE} " in
+	case " ${NLPUSH_FULL_LANES:-$FULL_DEFAULT} " in
 	*" $1 "*) echo all ;;
 	*) echo "${NLPUSH_LANE_SUITES:-20-cli}" ;;
 	esac

@@ -72,16 +72,19 @@ check "respond survives commands that do not read a 60 KiB request, answers both
 # first Ctrl-C: no new requests, the running command finishes and answers
 # (not under timeout(1), which would pass each signal on twice: to respond
 # and to its process group)
-"$cli" respond --exec 'sleep 3; echo finished' --json >"$T/rc1.json" 2>"$T/rc1.err" &
+# (the command runs 8 s: on a slow debug kernel seeing it start and
+# signalling can take seconds)
+"$cli" respond --exec 'sleep 8; echo finished' --json >"$T/rc1.json" 2>"$T/rc1.err" &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --payload x --timeout 30s --json >"$T/ec1.json" 2>&1 &
 e=$!
-wait_at_least 1 pgrep -fc '^sleep 3$'
+wait_at_least 1 pgrep -fc '^sleep 8$'
 kill -INT $r
-sleep 1
-check "after one Ctrl-C respond waits for its running command" kill -0 $r
-check "... and says so on stderr" grep -q "waiting for 1 running command" "$T/rc1.err"
+check "after one Ctrl-C respond says on stderr that it waits for the running command" \
+	wait_for_line "$T/rc1.err" "waiting for 1 running command"
+check "... and does wait for it (still running, command too)" \
+	eval 'kill -0 $r && [ "$(pgrep -fc "^sleep 8$")" -ge 1 ]'
 wait $r
 rc=$?
 wait $e
