@@ -55,24 +55,33 @@ class Run:
         self.responder = fz.NLSock(4 << 20)
         fam.subscribe(self.responder, "fail-nth-responder", fam.flag["responder"])
         self.responder.join(fam.groups["events"])
-        self.fd = os.open(FAIL_NTH, os.O_RDWR)
 
     def close(self):
-        os.close(self.fd)
         for s in (self.ctl, self.emitter, self.responder):
             s.close()
 
     # ------------------------------------------------------------ fail-nth
+    # (the file cannot seek: opened for each access; only allocations made
+    # from the module's text count, so open and close do not)
+    @staticmethod
+    def _put(n):
+        fd = os.open(FAIL_NTH, os.O_WRONLY)
+        try:
+            os.write(fd, b"%d" % n)
+        finally:
+            os.close(fd)
+
     def arm(self, n):
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        os.write(self.fd, b"%d" % n)
+        self._put(n)
 
     def disarm(self):
         """True when the armed failure was injected (the count reached 0)."""
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        left = int(os.read(self.fd, 32).strip() or b"0")
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        os.write(self.fd, b"0")
+        fd = os.open(FAIL_NTH, os.O_RDONLY)
+        try:
+            left = int(os.read(fd, 32).strip() or b"0")
+        finally:
+            os.close(fd)
+        self._put(0)
         return left == 0
 
     # ------------------------------------------------------------ messages
