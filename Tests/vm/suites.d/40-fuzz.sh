@@ -7,8 +7,9 @@
 # rmmod (the modules are loaded again for the suites after this one).
 #   bash Tests/vm/suites.d/40-fuzz.sh KVER KODIR RESDIR
 # NLPUSH_FUZZ_SEED (default: time-based, always printed) reproduces a run;
-# NLPUSH_FUZZ_MESSAGES (default 100000 per kernel: 200,000 per run of the
-# two-kernel matrix; about 415 messages/s on a loaded TCG guest) sets its size.
+# NLPUSH_FUZZ_MESSAGES (default 100000 per kernel; scripts/test.sh runs this
+# suite on 6.1 and the debug kernel: 200,000 per run; about 415 messages/s
+# on a loaded TCG guest) sets its size.
 set -u
 # ROOT, T, ok, bad, check, finish
 # shellcheck source=Tests/vm/lib.sh
