@@ -2,7 +2,8 @@
 # Run every test nlpush has: the spec check, the fuzzer's generator self-test,
 # the Swift host tests and the documentation's examples
 # (scripts/check-doc-examples.sh), the VM suites (C selftest, Swift VM tests,
-# CLI, YNL cli, fuzzer) on each kernel of the matrix, and
+# CLI, YNL cli, fuzzer) on each kernel of the matrix and on the debug kernel
+# (scripts/vm-test.sh: NLPUSH_DEBUG_LANE=0 leaves the debug lane out), and
 # the benchmark smoke run (scripts/bench.sh --smoke, checked by
 # bench/check-smoke.py: every benchmark runs, no timing thresholds).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero on any
@@ -14,6 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
+t_start=$(date +%s)
 command -v swift >/dev/null 2>&1 || export PATH=$PATH:/opt/swift/usr/bin
 
 say() { printf '\n== %s\n' "$*"; }
@@ -127,4 +129,6 @@ else
 	echo "nlpush: FAILED steps: ${failed[*]}"
 fi
 echo "tests: $(totals "${logs[@]}")"
+t=$(($(date +%s) - t_start))
+echo "wall time: ${t}s ($((t / 60)) min $((t % 60)) s)"
 [ ${#failed[@]} -eq 0 ]
