@@ -3,12 +3,12 @@
 # the Swift host tests and the documentation's examples
 # (scripts/check-doc-examples.sh), the systemd units of dist/
 # (Tests/check-units.sh), DKMS (scripts/dkms.sh: the default build has
-# nlpush.ko alone, --with-test adds nlpush_test.ko; `dkms install` and
-# `modprobe nlpush` in a VM, Tests/vm/dkms-in-vm.sh), the VM suites (C
-# selftest, Swift VM tests, CLI, YNL cli, fuzzer) on each kernel of the
-# matrix, and
-# the benchmark smoke run (scripts/bench.sh --smoke, checked by
-# bench/check-smoke.py: every benchmark runs, no timing thresholds).
+# nlpush.ko alone, --with-test adds nlpush_test.ko; `dkms install` into a
+# tree of its own and `modprobe nlpush` from it in a VM,
+# Tests/vm/dkms-in-vm.sh), the VM suites (C selftest, Swift VM tests, CLI,
+# YNL cli, fuzzer) on each kernel of the matrix, and the benchmark smoke
+# run (scripts/bench.sh --smoke, checked by bench/check-smoke.py: every
+# benchmark runs, no timing thresholds).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero on any
 # failure.
 #   scripts/test.sh            everything
@@ -18,6 +18,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 what=${1:-all}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
 command -v swift >/dev/null 2>&1 || export PATH=$PATH:/opt/swift/usr/bin
 
 say() { printf '\n== %s\n' "$*"; }
@@ -64,6 +66,24 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 	fi
 fi
 
+# dkms_layer KVER VERSION: `dkms install` of the built nlpush/VERSION into
+# build/vm-dkms/root/lib/modules (not the host's /lib/modules, which every
+# VM of KVER sees) and `depmod -b` there over KVER's own modules, whose
+# kernel/ is linked in for it: the tree Tests/vm/dkms-in-vm.sh stacks over
+# the VM's /lib/modules/KVER
+dkms_layer() {
+	local k=$1 v=$2 r=$PWD/build/vm-dkms/root m
+	m=$r/lib/modules/$k
+	mkdir -p "$m" &&
+		$SUDO dkms install "nlpush/$v" -k "$k" --no-depmod --installtree "$r/lib/modules" &&
+		$SUDO dkms status "nlpush/$v" -k "$k" --installtree "$r/lib/modules" |
+		grep ": installed$" &&
+		ln -s "/lib/modules/$k/kernel" "$m/kernel" &&
+		cp "/lib/modules/$k"/modules.{order,builtin,builtin.modinfo} "$m/" &&
+		depmod -b "$r" -F "/boot/System.map-$k" -a "$k" &&
+		rm "$m/kernel"
+}
+
 if [ "$what" = all ] || [ "$what" = vm ]; then
 	# the newest kernel on the host: DKMS builds with the host's compiler
 	k=$(bash scripts/kernels.sh --host | tail -n 1)
@@ -77,18 +97,25 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 		ls "$mods"/nlpush.ko* >/dev/null 2>&1 &&
 		! ls "$mods"/nlpush_test.ko* >/dev/null 2>&1; then
 		echo "dkms build ok: $(cd "$mods" && echo nlpush.ko*), no nlpush_test.ko"
-		say "DKMS in a VM of $k: dkms install, modprobe nlpush (Tests/vm/dkms-in-vm.sh)"
-		timeout -k 30 600 vng --run "/boot/vmlinuz-$k" --disable-kvm --memory 1G \
-			--cpus 2 --rwdir "$PWD/build/vm-dkms" \
-			--exec "$PWD/Tests/vm/dkms-in-vm.sh $k $ver $PWD/build/vm-dkms" \
-			>build/vm-dkms.log 2>&1 </dev/null
-		rc=$?
-		if [ -s build/vm-dkms/dkms-vm.log ]; then
-			cat build/vm-dkms/dkms-vm.log
+		say "DKMS install for $k into build/vm-dkms/root; modprobe in a VM (Tests/vm/dkms-in-vm.sh)"
+		if dkms_layer "$k" "$ver" >>build/dkms.log 2>&1; then
+			timeout -k 30 600 vng --run "/boot/vmlinuz-$k" --disable-kvm --memory 1G \
+				--cpus 2 --rwdir "$PWD/build/vm-dkms" \
+				--exec "$PWD/Tests/vm/dkms-in-vm.sh $k $ver $PWD/build/vm-dkms/root $PWD/build/vm-dkms" \
+				>build/vm-dkms.log 2>&1 </dev/null
+			rc=$?
+			if [ -s build/vm-dkms/dkms-vm.log ]; then
+				cat build/vm-dkms/dkms-vm.log
+			else
+				tail -n 30 build/vm-dkms.log
+			fi
+			[ "$rc" -eq 0 ] || failed+=(dkms-vm)
 		else
-			tail -n 30 build/vm-dkms.log
+			tail -n 20 build/dkms.log
+			failed+=(dkms-install)
 		fi
-		[ "$rc" -eq 0 ] || failed+=(dkms-vm)
+		$SUDO dkms uninstall "nlpush/$ver" -k "$k" --no-depmod \
+			--installtree "$PWD/build/vm-dkms/root/lib/modules" >>build/dkms.log 2>&1
 	else
 		tail -n 20 build/dkms.log
 		ls -l "$mods" 2>&1
