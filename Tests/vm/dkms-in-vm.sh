@@ -15,8 +15,9 @@
 # administrator does next: `modprobe nlpush`. Checks that DKMS installed
 # the file it built, nlpush.ko alone (nlpush_test.ko is opt-in), that
 # modprobe loads that very file, that the genetlink family "nlpush"
-# appears, goes away with `modprobe -r` and that looking it up by name
-# loads the module again (its alias), and that dmesg has no warning.
+# appears, goes away with `modprobe -r` and that looking it up by name,
+# even unprivileged, loads the module again (its alias), and that dmesg
+# has no warning.
 # Writes RESDIR/dkms-vm.log (TAP lines, "N passed, N failed"); exits
 # non-zero on any failure.
 set -u
@@ -78,9 +79,10 @@ check "modprobe -r nlpush" modprobe -r nlpush
 check "/sys/module/nlpush is gone" [ ! -d /sys/module/nlpush ]
 if registered; then bad "genetlink family nlpush unregistered"; else ok "genetlink family nlpush unregistered"; fi
 # MODULE_ALIAS_GENL_FAMILY: looking the family up by name (what every
-# nlpush command does first) loads the installed module
-genl ctrl get name nlpush >/dev/null 2>&1
-check "a family lookup by name autoloads nlpush" [ -d /sys/module/nlpush ]
+# nlpush command does first) loads the installed module, whoever looks
+setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
+	genl ctrl get name nlpush >/dev/null 2>&1
+check "a family lookup by name, as nobody, autoloads nlpush" [ -d /sys/module/nlpush ]
 check "modprobe -r nlpush (after the autoload)" modprobe -r nlpush
 stamp "done"
 if dmesg | grep -qE 'WARNING:|BUG:|Oops|Call Trace:'; then
