@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
-# Install nlpush.ko and nlpush_test.ko with DKMS, so they are rebuilt for
-# every kernel the machine installs.
-#   scripts/dkms.sh install [KVER]   add, build, install (and modprobe nlpush
-#                                    when KVER is the running kernel)
-#   scripts/dkms.sh build KVER       add and build only (used by the tests)
-#   scripts/dkms.sh remove           remove every installed version
+# Install nlpush.ko with DKMS, so that it is rebuilt for every kernel the
+# machine installs. The test producer nlpush_test.ko is opt-in
+# (--with-test: kmod/dkms-with-test.conf becomes /etc/dkms/nlpush.conf,
+# which DKMS reads after kmod/dkms.conf; without it that file is removed).
+#   scripts/dkms.sh install [--with-test] [KVER]
+#                         add, build, install (and modprobe nlpush, and
+#                         nlpush_test with --with-test, when KVER is the
+#                         running kernel)
+#   scripts/dkms.sh build [--with-test] KVER
+#                         add and build only (used by the tests)
+#   scripts/dkms.sh remove
+#                         remove every installed version and
+#                         /etc/dkms/nlpush.conf
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' kmod/dkms.conf)
 src=/usr/src/nlpush-$ver
-action=${1:-install}
-kver=${2:-$(uname -r)}
+override=/etc/dkms/nlpush.conf
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 say() { printf '[dkms] %s\n' "$*"; }
+usage() {
+	echo "$0: ${1:+$1; }usage: $0 install [--with-test] [KVER] | build [--with-test] KVER | remove" >&2
+	exit 2
+}
+
+action=${1:-install}
+[ $# -eq 0 ] || shift
+with_test=0
+if [ "${1:-}" = --with-test ] && [ "$action" != remove ]; then
+	with_test=1
+	shift
+fi
+case "${1:-}" in -*) usage "unknown option $1" ;; esac
+case "$action" in
+install) [ $# -le 1 ] || usage; kver=${1:-$(uname -r)} ;;
+build) [ $# -eq 1 ] || usage; kver=$1 ;;
+remove) [ $# -eq 0 ] || usage ;;
+*) usage ;;
+esac
 
 copy_source() {
 	command -v dkms >/dev/null || {
@@ -26,6 +51,13 @@ copy_source() {
 	$SUDO mkdir -p "$src"
 	$SUDO cp -r kmod/Makefile kmod/*.c kmod/*.h kmod/include kmod/dkms.conf "$src/"
 	$SUDO dkms remove "nlpush/$ver" --all >/dev/null 2>&1 || true
+	if [ "$with_test" = 1 ]; then
+		say "nlpush_test.ko too: $override"
+		$SUDO mkdir -p "${override%/*}"
+		$SUDO cp kmod/dkms-with-test.conf "$override"
+	else
+		$SUDO rm -f "$override"
+	fi
 	$SUDO dkms add "nlpush/$ver" >/dev/null
 }
 
@@ -40,15 +72,15 @@ install)
 	say "dkms install nlpush/$ver -k $kver"
 	$SUDO dkms install "nlpush/$ver" -k "$kver"
 	if [ "$kver" = "$(uname -r)" ]; then
-		$SUDO modprobe nlpush || say "modprobe nlpush failed (can this kernel load modules?)"
+		mods=nlpush
+		[ "$with_test" = 0 ] || mods="nlpush nlpush_test"
+		for m in $mods; do
+			$SUDO modprobe "$m" || say "modprobe $m failed (can this kernel load modules?)"
+		done
 	fi
 	;;
 remove)
 	$SUDO dkms remove "nlpush/$ver" --all || true
-	$SUDO rm -rf "$src"
-	;;
-*)
-	echo "usage: $0 install [KVER] | build KVER | remove" >&2
-	exit 2
+	$SUDO rm -rf "$src" "$override"
 	;;
 esac

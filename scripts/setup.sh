@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything nlpush needs on a Debian 12 (bookworm) machine, idempotently.
 #   scripts/setup.sh [host|vm|chroots|bench|ynl|all]
-#     host: build deps for the Swift package and the C selftest (libnl, pkg-config)
+#     host: build deps for the Swift package and the C selftest (libnl, pkg-config),
+#           systemd-analyze (Tests/check-units.sh)
 #     vm:   kernels of the test matrix (6.1 bookworm, 6.12 bookworm-backports),
 #           their headers, sparse, qemu and virtme-ng, then the chroots step
 #           (NLPUSH_CHROOTS=0 leaves it out)
@@ -36,7 +37,7 @@ add_backports() {
 }
 
 setup_host() {
-	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3
+	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3 systemd
 	# Tests/check-spec.py reads the YNL spec with PyYAML
 	if ! python3 -c 'import yaml' 2>/dev/null; then
 		say "pip install pyyaml"
