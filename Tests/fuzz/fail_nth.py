@@ -87,7 +87,7 @@ class Run:
     # ------------------------------------------------------------ messages
     def send(self, sk, op, attrs, n):
         """Sends op with the n-th module allocation failing (n 0: none).
-        Returns (error, injected, data messages)."""
+        Returns (error, injected, data messages, netlink seq)."""
         seq = sk.next_seq()
         msg = bytearray(self.fam.msg(op, 0x5, attrs))
         struct.pack_into("=I", msg, 8, seq)
