@@ -7,8 +7,9 @@
 #     (and `--exec true`), is accepted by that nlpush: whatever it then does
 #     on this host (no module: an error), it is not a usage error (exit 64);
 #   - the hardening the units promise is there: a dynamic user whose only
-#     capability is CAP_NET_ADMIN, no new privileges, a read-only system,
-#     netlink and unix sockets only.
+#     capability is CAP_NET_ADMIN (the exporter: none), no new privileges,
+#     a read-only system, netlink and unix sockets only (the exporter: and
+#     IP, which it serves on).
 #   Tests/check-units.sh [NLPUSH_BINARY]     (default .build/debug/nlpush)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -78,15 +79,25 @@ for u in "${units[@]}"; do
 		bad "$name: nlpush accepts its arguments (${cmd[*]:1})" "${lines[@]}"
 	fi
 
+	# the exporter reads GET_STATS (open to everyone) and serves HTTP: no
+	# capability, and IP sockets; the others: CAP_NET_ADMIN, netlink+unix
+	if [ "${cmd[1]:-}" = exporter ]; then
+		caps=(AmbientCapabilities= CapabilityBoundingSet=)
+		fams="RestrictAddressFamilies=AF_NETLINK AF_UNIX AF_INET AF_INET6"
+		what="no capability, read-only system, netlink+unix+IP"
+	else
+		caps=(AmbientCapabilities=CAP_NET_ADMIN CapabilityBoundingSet=CAP_NET_ADMIN)
+		fams="RestrictAddressFamilies=AF_NETLINK AF_UNIX"
+		what="CAP_NET_ADMIN only, read-only system, netlink+unix"
+	fi
 	missing=()
-	for d in DynamicUser=yes AmbientCapabilities=CAP_NET_ADMIN \
-		CapabilityBoundingSet=CAP_NET_ADMIN NoNewPrivileges=yes \
+	for d in DynamicUser=yes "${caps[@]}" NoNewPrivileges=yes \
 		ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
-		"RestrictAddressFamilies=AF_NETLINK AF_UNIX" Restart=on-failure; do
+		"$fams" Restart=on-failure; do
 		grep -qxF "$d" "$u" || missing+=("$d")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
-		ok "$name: hardened (dynamic user, CAP_NET_ADMIN only, read-only system, netlink+unix)"
+		ok "$name: hardened (dynamic user, $what)"
 	else
 		bad "$name: hardening directives missing" "${missing[@]}"
 	fi

@@ -37,7 +37,9 @@ add_backports() {
 }
 
 setup_host() {
-	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3 systemd
+	# prometheus: promtool checks dist/prometheus/ here; the VM suite
+	# 50-prometheus runs the server
+	need_pkgs pkg-config libnl-3-dev libnl-genl-3-dev gcc make python3 systemd prometheus curl
 	# Tests/check-spec.py reads the YNL spec with PyYAML
 	if ! python3 -c 'import yaml' 2>/dev/null; then
 		say "pip install pyyaml"

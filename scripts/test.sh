@@ -63,6 +63,10 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 		say "systemd units of dist/systemd: systemd-analyze verify, the CLI takes their arguments, hardening"
 		bash Tests/check-units.sh .build/debug/nlpush 2>&1 | tee build/check-units.log
 		[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(units)
+
+		say "nlpush exporter on the host (no module): nlpush_up 0, bad-request run, idle timeout, exit codes"
+		bash Tests/exporter/check-host.sh .build/debug/nlpush 2>&1 | tee build/check-exporter.log
+		[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=(exporter)
 	else
 		failed+=(swift-build)
 	fi
@@ -180,8 +184,8 @@ PY
 echo
 logs=()
 case "$what" in
-all) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log build/check-units.log build/vm-dkms/dkms-vm.log build/vm-*/results build/bench-smoke-check.log) ;;
-host) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log build/check-units.log) ;;
+all) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log build/check-units.log build/check-exporter.log build/vm-dkms/dkms-vm.log build/vm-*/results build/bench-smoke-check.log) ;;
+host) logs+=(build/check-spec.log build/fuzz-selftest.log build/check-layout.log build/swift-host-test.log build/doc-examples.log build/check-units.log build/check-exporter.log) ;;
 vm) logs+=(build/vm-dkms/dkms-vm.log build/vm-*/results) ;;
 bench) logs+=(build/bench-smoke-check.log) ;;
 esac

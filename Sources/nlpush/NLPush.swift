@@ -29,7 +29,7 @@ struct NLPush: AsyncParsableCommand {
             """,
         subcommands: [
             Monitor.self, Replay.self, Respond.self, Emit.self, StatsCommand.self, Subscribers.self, Info.self,
-            Bench.self,
+            Bench.self, Exporter.self,
         ]
     )
 

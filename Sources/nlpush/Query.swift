@@ -8,8 +8,19 @@ struct StatsCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Flag(help: "Print the counters once in Prometheus' text format, as 'nlpush exporter' serves them (for node_exporter's textfile collector). With the module not loaded: 'nlpush_up 0', exit 0.")
+    var prometheus = false
+
+    func validate() throws {
+        if prometheus && common.json { throw ValidationError("--prometheus and --json exclude each other") }
+    }
+
     func run() async throws {
         Out.setUp()
+        if prometheus {
+            try await printExposition()
+            return
+        }
         try await guarded("stats") {
             let s = try await NetlinkPushChannel(logger: common.logger("nlpush")).stats()
             let rows: [(String, String)] = [
@@ -37,6 +48,24 @@ struct StatsCommand: AsyncParsableCommand {
                 for l in t.render() { Out.line(l) }
             }
         }
+    }
+}
+
+extension StatsCommand {
+    /// `--prometheus`: a module that is not loaded is data (`nlpush_up 0`), not an error;
+    /// any other failure (permission, socket) is one line on stderr and its exit code.
+    private func printExposition() async throws {
+        var stats: Stats?
+        do {
+            stats = try await NetlinkPushChannel(logger: common.logger("nlpush")).stats()
+        } catch .familyNotFound {
+            Out.info("nlpush stats: the nlpush module is not loaded: nlpush_up 0")
+        } catch {
+            Out.error("nlpush stats: \(describe(error))")
+            throw ExitCode(code(for: error))
+        }
+        let text = String(decoding: Exposition.render(stats), as: UTF8.self)
+        for line in text.split(separator: "\n") { Out.line(String(line)) }
     }
 }
 
