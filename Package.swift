@@ -69,6 +69,7 @@ let package = Package(
             name: "nlpush",
             dependencies: [
                 "NetlinkPush",
+                "CNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -67,6 +67,23 @@ static inline void cnl_set_thread_name(const char *name)
 	prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+/*
+ * Empties the calling thread's ambient capability set, so that a program it
+ * executes does not inherit capabilities (nlpush respond --exec under a unit
+ * with AmbientCapabilities=CAP_NET_ADMIN). The thread keeps its own effective
+ * and permitted sets. Returns 0, or -1 with errno (EINVAL before Linux 4.3,
+ * which has no ambient set: nothing to clear).
+ */
+static inline int cnl_clear_ambient_caps(void)
+{
+#ifdef PR_CAP_AMBIENT
+	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+#else
+	errno = EINVAL;
+	return -1;
+#endif
+}
+
 /* Calls nla_for_each_attr over [head, head+len) and counts the attributes
  * (used by the tests to cross-check the pure Swift attribute walker). */
 static inline int cnl_count_attrs(const void *head, int len)

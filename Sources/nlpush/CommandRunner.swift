@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+internal import CNetlink
 import Synchronization
 
 /// How one run of `respond --exec`'s command ended.
@@ -168,6 +169,10 @@ enum CommandRunner {
             sigemptyset(&none)
             posix_spawnattr_setsigmask(&attr, &none)
 
+            // The command gets none of respond's capabilities: a unit grants respond
+            // CAP_NET_ADMIN as an ambient capability, which execve would pass on. The
+            // ambient set is per thread; this one keeps its effective set.
+            _ = cnl_clear_ambient_caps()
             let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(command), nil]
             defer { for a in argv { free(a) } }
             var pid: pid_t = 0

@@ -113,6 +113,25 @@ check "monitor --json | head -n 2: head got 2 JSON event lines" \
 check "monitor ends with exit 0 once its reader is gone (rc $(cat "$T/hd.rc"))" [ "$(cat "$T/hd.rc")" = 0 ]
 check "... quietly (nothing on stderr but the banner)" [ "$(grep -vc 'monitoring with' "$T/hd.err")" = 0 ]
 
+# --- respond as dist/systemd/nlpush-respond.service runs it: an unprivileged
+# user with CAP_NET_ADMIN as an ambient capability. It registers and answers;
+# its command gets no capability (before: CapEff 0000000000001000)
+if command -v setpriv >/dev/null; then
+	timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+net_admin \
+		--ambient-caps=+net_admin "$cli" respond --count 1 \
+		--exec 'grep -E "^Cap(Eff|Amb)" /proc/self/status' >/dev/null 2>"$T/ra.err" &
+	r=$!
+	wait_responders 1
+	"$cli" emit --wait-reply --payload x --timeout 10s --json >"$T/ea.json"
+	caps=$(field "$T/ea.json" reply payload | base64 -d)
+	check "respond as nobody with ambient CAP_NET_ADMIN registers and answers" [ -n "$caps" ]
+	check "... and its command runs with no capability ($(echo "$caps" | tr -s '\t\n' '  '))" \
+		[ "$(grep -c ':[[:space:]]*0000000000000000$' <<<"$caps")" = 2 ]
+	wait $r
+else
+	echo "ok - ambient capability check skipped: no setpriv # SKIP"
+fi
+
 # --- respond answers requests from userspace (EMIT) and from the kernel (nlpush_test)
 timeout 120 "$cli" respond --exec 'tr a-z A-Z' --count 2 --json >"$T/r.json" 2>"$T/r.err" &
 r=$!
