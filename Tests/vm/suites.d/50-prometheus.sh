@@ -123,7 +123,7 @@ check "no failed scrape during the run: min_over_time(up[${span}s]) is 1" \
 	q "min_over_time(up{job=\"nlpush\"}[${span}s])" --wait 1 --timeout 10
 echo "# slowest scrape during the run: $(q "max_over_time(scrape_duration_seconds{job=\"nlpush\"}[${span}s])") s;" \
 	"scrapes since Prometheus started: $(q 'count_over_time(up{job="nlpush"}[10m])')," \
-	"failed: $(q 'count_over_time((up{job="nlpush"} == 0)[10m:1s])' | head -n 1)"
+	"failed: $(q 'sum_over_time((up{job="nlpush"} == bool 0)[10m:1s])' | head -n 1)"
 check "exporter still running" kill -0 "$exp_pid"
 
 # module gone: nlpush_up 0, not a failed scrape
