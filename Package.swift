@@ -11,6 +11,13 @@ let package = Package(
         .library(name: "NetlinkPushTesting", targets: ["NetlinkPushTesting"]),
         .executable(name: "nlpush", targets: ["nlpush"]),
     ],
+    traits: [
+        // `nlpush exporter` and its HTTP server (Hummingbird on swift-nio), on by default.
+        // scripts/bench.sh builds the CLI without it (--disable-default-traits): the
+        // benchmarks do not serve HTTP, and a release build of swift-nio costs minutes.
+        .trait(name: "Exporter", description: "The `nlpush exporter` command and its HTTP server."),
+        .default(enabledTraits: ["Exporter"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,9 +81,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Exporter"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Exporter"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Exporter"])),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

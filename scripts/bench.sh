@@ -95,8 +95,11 @@ make -s -C bench/c >"$WORK/c.log" 2>&1 || { cat "$WORK/c.log"; die "bench/c buil
 
 say "building the Swift CLI (release)"
 NLPUSH=""
-if swift build -c release --product nlpush --scratch-path "$WORK/swift" >"$WORK/swift.log" 2>&1; then
-	NLPUSH=$(swift build -c release --product nlpush --scratch-path "$WORK/swift" --show-bin-path 2>/dev/null)/nlpush
+# without the Exporter trait (nlpush exporter): no release build of swift-nio
+if swift build -c release --product nlpush --disable-default-traits --scratch-path "$WORK/swift" \
+	>"$WORK/swift.log" 2>&1; then
+	NLPUSH=$(swift build -c release --product nlpush --disable-default-traits --scratch-path "$WORK/swift" \
+		--show-bin-path 2>/dev/null)/nlpush
 	[ -x "$NLPUSH" ] || NLPUSH=""
 fi
 if [ -z "$NLPUSH" ]; then

@@ -103,9 +103,9 @@ kver_of() { if [ "$1" = debug ]; then echo "$DKVER"; else echo "$1"; fi; }
 # load). With the debug lane on, only the debug lane and the lanes of
 # NLPUSH_FULL_LANES (default: Debian 12's own 6.1, else the first lane) also
 # run every suite (Swift, CLI, YNL, fuzzer); the others run
-# NLPUSH_LANE_SUITES (default "20-cli 50-prometheus": the CLI and the
-# exporter scraped by a real Prometheus), so that the whole run fits CI's
-# time. Without the debug lane every lane runs every suite.
+# NLPUSH_LANE_SUITES (default "50-prometheus": the CLI's exporter, stats
+# and subscriptions under a real Prometheus server), so that the whole run
+# fits CI's time. Without the debug lane every lane runs every suite.
 # NLPUSH_SUITES=all runs every suite on every lane; NLPUSH_SUITES="A B"
 # runs only those suites on every lane (while working on them).
 FULL_DEFAULT=$(pick_61)
@@ -124,7 +124,7 @@ suites_of() {
 	fi
 	case " ${NLPUSH_FULL_LANES:-$FULL_DEFAULT} " in
 	*" $1 "*) echo all ;;
-	*) echo "${NLPUSH_LANE_SUITES:-20-cli 50-prometheus}" ;;
+	*) echo "${NLPUSH_LANE_SUITES:-50-prometheus}" ;;
 	esac
 }
 

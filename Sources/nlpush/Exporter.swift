@@ -1,3 +1,4 @@
+#if Exporter
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -298,3 +299,4 @@ struct EventSubscriber: Sendable {
         }
     }
 }
+#endif

@@ -27,11 +27,20 @@ struct NLPush: AsyncParsableCommand {
             loaded, 74 other I/O or socket error, 75 timed out, 77 permission denied \
             (most commands need CAP_NET_ADMIN).
             """,
-        subcommands: [
-            Monitor.self, Replay.self, Respond.self, Emit.self, StatsCommand.self, Subscribers.self, Info.self,
-            Bench.self, Exporter.self,
-        ]
+        subcommands: subcommands
     )
+
+    /// `exporter` only with the package trait `Exporter` (on by default).
+    static var subcommands: [any ParsableCommand.Type] {
+        var all: [any ParsableCommand.Type] = [
+            Monitor.self, Replay.self, Respond.self, Emit.self, StatsCommand.self, Subscribers.self, Info.self,
+            Bench.self,
+        ]
+        #if Exporter
+        all.append(Exporter.self)
+        #endif
+        return all
+    }
 
     @Flag(name: .long, help: "Print the CLI's version, the protocol version it speaks, and the loaded module's.")
     var version = false
