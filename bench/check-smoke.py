@@ -48,6 +48,19 @@ if r is not None:
               json.dumps([c["median"] for c in cells])[:300])
     check("throughput: Swift/C ratios computed", bool(r.get("throughput_ratios")))
 
+    # the yardstick: skipped only where the BPF toolchain is not installed
+    # (scripts/bench.sh then says so); a toolchain that fails is an error
+    rb = r.get("ringbuf") or {}
+    if rb.get("skipped") and not rb.get("cells"):
+        print(f"skip ringbuf: {rb['skipped']}")
+    else:
+        for consumer in ("bpf_ringbuf", "c_raw", "swift"):
+            cells = [c for c in rb.get("cells", []) if c["consumer"] == consumer]
+            ok = cells and all(c["median"] and c["median"]["events_per_s"] > 0
+                               and c["median"]["lost"] == 0 for c in cells)
+            check(f"ringbuf: {consumer} received every record ({len(cells)} sizes)", bool(ok),
+                  json.dumps([c["median"] for c in cells])[:300])
+
     pub = r.get("publish_cost", [])
     check("publish cost: ns per nlpush_publish() with 0 listeners measured",
           any(p["listeners"] == 0 and p.get("ns_per_event", 0) > 0 for p in pub))

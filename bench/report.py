@@ -162,6 +162,36 @@ for size in sorted({c["size"] for c in thr_cells}):
             f"{fmt_us(ms[k]['latency_p50_ns'])} / {fmt_us(ms[k]['latency_p99_ns'])}" if ms[k] else "–"
             for k in ("c_raw", "c_libnl", "swift")])
 
+# ------------------------------------------------------------ the yardstick
+# section "ringbuf": the BPF ring buffer and nlpush's C raw and Swift
+# listeners (producer test, 1 subscriber) at the same sizes and counts, in
+# interleaved rounds
+RB_CONSUMERS = ("bpf_ringbuf", "c_raw", "swift")
+rb = {}
+for r in sect("ringbuf"):
+    rb.setdefault((r["size"], r["consumer"]), {"count": r["count"], "results": []})["results"].append(r["result"])
+rb_cells = []
+for (size, cons), v in sorted(rb.items()):
+    m = median_cell(v["results"])
+    # the producer's time per record: ringbuf_bench's getpgid() loop, or
+    # the write() of nlpush_test's debugfs emit (nlpush_benchctl test-emit)
+    pns = [x["produce_ns"] / v["count"] for x in v["results"] if x and x.get("produce_ns")]
+    if m and pns:
+        m["produce_ns_per_record"] = statistics.median(pns)
+    rb_cells.append({"size": size, "consumer": cons, "count": v["count"], "median": m})
+rb_skipped = (sect("ringbuf_skipped") or [{}])[0].get("reason")
+rb_rows = []
+for size in sorted({c["size"] for c in rb_cells}):
+    ms = {c["consumer"]: c["median"] for c in rb_cells if c["size"] == size}
+    count = next(c["count"] for c in rb_cells if c["size"] == size)
+    g = lambda k: ms[k]["events_per_s"] if ms.get(k) else None
+    ring = ms.get("bpf_ringbuf")
+    rb_rows.append([f"{size:,} B", f"{count:,}", eps_str(ring), eps_str(ms.get("c_raw")), eps_str(ms.get("swift")),
+                    fmt_ratio(g("c_raw"), g("bpf_ringbuf")), fmt_ratio(g("swift"), g("bpf_ringbuf")),
+                    " / ".join(fmt_us(ms[k]["latency_p50_ns"]) if ms.get(k) else "–" for k in RB_CONSUMERS),
+                    " / ".join(fmt_int(ms[k].get("produce_ns_per_record")) if ms.get(k) else "–"
+                               for k in ("bpf_ringbuf", "c_raw"))])
+
 # ------------------------------------------------------------ other sections
 publish = sect("publish")
 pub_rows = []
@@ -326,7 +356,8 @@ results = {
            "swift_cli": meta.get("swift_cli"), "started": meta.get("started"), "seconds": meta_end.get("seconds")},
     "host": host, "notes": [n for n in [args.note, plot_note] if n],
     "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
-    "throughput": thr_cells, "throughput_ratios": ratios, "publish_cost": publish, "requests": req,
+    "throughput": thr_cells, "throughput_ratios": ratios,
+    "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish, "requests": req,
     "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
     "callgrind": callgrind, "package_benchmark": pkgbench,
 }
@@ -353,6 +384,14 @@ blocks["throughput"] = table(
      "C raw + ack", "Swift + ack", "Swift ack / C ack"], thr_rows) if thr_rows else "_not measured_"
 blocks["throughput_latency"] = table(
     ["payload", "subs", "C raw p50 / p99", "C libnl p50 / p99", "Swift p50 / p99"], thr_lat_rows) if thr_lat_rows else "_not measured_"
+if rb_rows:
+    blocks["ringbuf"] = table(["payload", "burst", "BPF ring buffer records/s", "nlpush C raw events/s",
+                               "nlpush Swift events/s", "C raw / ring buffer", "Swift / ring buffer",
+                               "p50 latency: ring buffer / C raw / Swift",
+                               "producer ns per record: ring buffer / nlpush `test`"],
+                              rb_rows)
+else:
+    blocks["ringbuf"] = f"_not measured: {rb_skipped}_" if rb_skipped else "_not measured_"
 blocks["publish"] = table(["payload", "0 listeners", "1 holding", "1 reading", "16 holding", "16 reading"],
                           pub_rows) if pub_rows else "_not measured_"
 blocks["requests"] = table(["responder", "answered", "p50", "p99", "max", "requests/s"], req_rows) if req_rows else "_not measured_"

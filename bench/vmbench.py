@@ -5,10 +5,11 @@ modules first). Every measurement is appended to OUT/raw.jsonl as one JSON
 object {"section": ..., ...}; bench/report.py turns that into results.json,
 BENCHMARKS.md tables and the scaling plot.
 
-    vmbench.py --out DIR --cbin DIR --ko DIR [--nlpush PATH] [--smoke] [--only SECTIONS]
+    vmbench.py --out DIR --cbin DIR --ko DIR [--nlpush PATH] [--ringbuf PATH]
+               [--smoke] [--only SECTIONS]
 
-Sections, in order: ring, publish, throughput, requests, loss, scaling,
-memory, record. Counts are sized for TCG (software emulation): the full
+Sections, in order: ring, publish, throughput, ringbuf, requests, loss,
+scaling, memory, record. Counts are sized for TCG (software emulation): the full
 run takes about 15 minutes, --smoke about one.
 """
 import argparse
@@ -28,6 +29,9 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--cbin", required=True)
 ap.add_argument("--ko", required=True)
 ap.add_argument("--nlpush", default="")
+ap.add_argument("--ringbuf", default="",
+                help="bench/bpf/ringbuf_bench; without it the ringbuf section is skipped, "
+                     "for the reason in OUT/ringbuf-skip.txt (scripts/bench.sh writes it)")
 ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--only", default="")
 ap.add_argument("--cells", default="",
@@ -363,6 +367,72 @@ def section_throughput():
                                 f"({time.monotonic() - t:.1f}s)")
 
 
+def ringbuf_cell(size, count):
+    """One BPF ring buffer burst (bench/bpf/ringbuf_bench): COUNT records of a
+    16-byte header and SIZE payload bytes, produced by a BPF program on
+    getpgid() entry, consumed with libbpf's ring_buffer__poll(); throughput
+    from the first record's timestamp to the consumption of the last."""
+    j = run_json([args.ringbuf, "--count", str(count), "--size", str(size),
+                  "--timeout", str(max(120, count // 50)), "--idle", "3"],
+                 timeout=max(120, count // 50) + 60, tag="ringbuf")
+    if not j:
+        return None
+    return {
+        "listeners": 1, "expected": count, "received": j["records"], "lost": j["dropped"],
+        "missing": max(0, count - j["records"] - j["dropped"]), "corrupt": j["corrupt"],
+        "gaps": j["gaps"], "seconds": j["seconds"], "events_per_s": j["records_per_s"],
+        "deliveries_per_s": j["records_per_s"], "latency_p50_ns": j["latency_p50_ns"],
+        "latency_p99_ns": j["latency_p99_ns"], "latency_max_ns": j["latency_max_ns"],
+        "produce_ns": j["produce_ns"], "record_bytes": j["record_bytes"],
+        "ring_bytes": j["ring_bytes"], "batch": j["batch"],
+    }
+
+
+RINGBUF_CONSUMERS = ["bpf_ringbuf", "c_raw", "swift"]
+
+
+def section_ringbuf():
+    """The yardstick: the BPF ring buffer beside nlpush at the same payload
+    sizes and counts as the throughput cells, one consumer, in interleaved
+    rounds (ring buffer, then nlpush's C raw and Swift listeners with the
+    `test` producer), so the ratios compare runs under the same noise."""
+    if not args.ringbuf or not os.access(args.ringbuf, os.X_OK):
+        try:
+            with open(os.path.join(OUT, "ringbuf-skip.txt")) as f:
+                reason = f.read().strip()
+        except OSError:
+            reason = ""
+        if not reason:
+            raise RuntimeError(f"ringbuf_bench not given or not executable: {args.ringbuf!r}")
+        say(f"ringbuf: skipped ({reason})")
+        record("ringbuf_skipped", reason=reason)
+        return
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        raise RuntimeError("kernel without BTF (/sys/kernel/btf/vmlinux): fentry cannot attach")
+    sizes = {64: 20000, 1024: 10000}
+    reps = 3
+    if SMOKE:
+        sizes = {64: 1000, 1024: 500}
+        reps = 1
+    say(f"ringbuf: BPF ring buffer vs nlpush at {list(sizes)} B, {reps} rounds")
+    for rep in range(reps):
+        for size, count in sizes.items():
+            for consumer in RINGBUF_CONSUMERS:
+                if consumer == "swift" and not NLPUSH:
+                    continue
+                t = time.monotonic()
+                if consumer == "bpf_ringbuf":
+                    r = ringbuf_cell(size, count)
+                else:
+                    r = consumer_cell(consumer, "test", size, 1, count)
+                record("ringbuf", size=size, subscribers=1, count=count, consumer=consumer,
+                       producer="bpf" if consumer == "bpf_ringbuf" else "test", round=rep,
+                       result=r, wall_s=round(time.monotonic() - t, 2))
+                if r:
+                    say(f"  {size:>5} B {consumer:11}: {r['events_per_s']:>9.0f} ev/s  "
+                        f"lost {r['lost']} ({time.monotonic() - t:.1f}s)")
+
+
 def request_block(responder, n, size=64, timeout_ms=2000):
     dump = os.path.join(OUT, ".lat")
     proc = None
@@ -590,7 +660,8 @@ def main():
            rmem_max=int(open("/proc/sys/net/core/rmem_max").read()),
            mem_total_kb=meminfo()["MemTotal"], started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name, fn in (("ring", section_ring), ("publish", section_publish),
-                     ("throughput", section_throughput), ("requests", section_requests),
+                     ("throughput", section_throughput), ("ringbuf", section_ringbuf),
+                     ("requests", section_requests),
                      ("loss", section_loss), ("scaling", section_scaling),
                      ("memory", section_memory), ("record", section_record)):
         if not want(name):

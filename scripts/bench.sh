@@ -18,7 +18,10 @@
 #   NLPUSH_VM_TIMEOUT     seconds for the VM (default 2700, smoke 600)
 #
 # Steps: build nlpush.ko/nlpush_test.ko for the bench kernel (build/bench/),
-# the C tools (bench/c), the Swift CLI in release mode; boot ONE virtme-ng VM
+# the C tools (bench/c), the BPF ring buffer benchmark (bench/bpf: skipped,
+# with a note, where clang, bpftool or libbpf-dev is not installed;
+# scripts/setup.sh bench installs them), the Swift CLI in release mode;
+# boot ONE virtme-ng VM
 # (TCG: the host cannot load modules) running bench/run-in-vm.sh, which runs
 # every in-VM measurement in that boot; then, on the host, the Swift
 # decode/encode benchmarks (bench/swift/, package-benchmark) and the
@@ -33,6 +36,8 @@ cd "$ROOT" || exit 1
 command -v swift >/dev/null 2>&1 || export PATH=$PATH:/opt/swift/usr/bin
 
 SMOKE=0 SKIP_VM=0 SKIP_HOST=0 ONLY="" CELLS=""
+# notes make the run fail; infos are only reported
+notes=() infos=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) SMOKE=1 ;;
@@ -49,7 +54,6 @@ done
 say() { printf '[bench] %s\n' "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
-notes=()
 
 if [ "$SMOKE" = 1 ] || [ -n "$ONLY$CELLS" ]; then
 	# smoke and partial runs never touch the committed results
@@ -93,6 +97,30 @@ make -C "/usr/src/linux-headers-$K" M="$KO" modules >"$WORK/kmod.log" 2>&1 &&
 say "building the C tools (bench/c)"
 make -s -C bench/c >"$WORK/c.log" 2>&1 || { cat "$WORK/c.log"; die "bench/c build failed"; }
 
+# the yardstick: bench/bpf needs a BPF toolchain; without one its section
+# is skipped (an info, not a failure), but a toolchain that does not build it
+# is a failure
+RINGBUF="" RINGBUF_SKIP=""
+missing=()
+command -v "${CLANG:-clang}" >/dev/null 2>&1 || missing+=(clang)
+command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || missing+=(bpftool)
+[ -f /usr/include/bpf/libbpf.h ] || pkg-config --exists libbpf 2>/dev/null || missing+=(libbpf-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+	RINGBUF_SKIP="not built: ${missing[*]} not installed (scripts/setup.sh bench installs them)"
+	say "BPF ring buffer benchmark $RINGBUF_SKIP"
+	infos+=("ringbuf section skipped: ${missing[*]} not installed")
+else
+	say "building the BPF ring buffer benchmark (bench/bpf)"
+	if make -s -C bench/bpf >"$WORK/bpf.log" 2>&1; then
+		RINGBUF=$ROOT/bench/bpf/ringbuf_bench
+	else
+		tail -n 20 "$WORK/bpf.log"
+		RINGBUF_SKIP="not built: make -C bench/bpf failed (build/bench/bpf.log)"
+		say "bench/bpf does not build: the ringbuf section is skipped"
+		notes+=("bench/bpf did not build")
+	fi
+fi
+
 say "building the Swift CLI (release)"
 NLPUSH=""
 # without the Exporter trait (nlpush exporter): no release build of swift-nio
@@ -118,6 +146,11 @@ if [ "$SKIP_VM" = 0 ]; then
 	[ "$SMOKE" = 1 ] && extra+=(--smoke)
 	[ -n "$ONLY" ] && extra+=(--only "$ONLY")
 	[ -n "$CELLS" ] && extra+=(--cells "$CELLS")
+	if [ -n "$RINGBUF" ]; then
+		extra+=(--ringbuf "$RINGBUF")
+	else
+		echo "$RINGBUF_SKIP" >"$OUT/ringbuf-skip.txt"
+	fi
 	say "booting $K under TCG, 2 CPUs, 2 GiB (log: build/bench/vm.log; progress: $OUT/run.log)"
 	t=$(date +%s)
 	timeout -k 30 "$VM_TIMEOUT" vng --run "/boot/vmlinuz-$K" --disable-kvm \
@@ -157,8 +190,11 @@ if ! python3 -c 'import matplotlib' 2>/dev/null; then
 	say "installing matplotlib with pip (for scaling.png)"
 	python3 -m pip install -q matplotlib >"$WORK/pip.log" 2>&1 || say "matplotlib not installable: no plot"
 fi
-say "report: $RES/results.json, tables in ${MD#$ROOT/}"
+report_notes=("${notes[@]}" "${infos[@]}")
+report_args=()
+[ "$SMOKE" = 1 ] && report_args+=(--smoke)
+say "report: $RES/results.json, tables in ${MD#"$ROOT"/}"
 python3 bench/report.py --results "$RES" --markdown "$MD" --kernel "$K" \
-	--note "${notes[*]:-}" $([ "$SMOKE" = 1 ] && echo --smoke) || die "bench/report.py failed"
+	--note "${report_notes[*]:-}" "${report_args[@]}" || die "bench/report.py failed"
 say "done in $(($(date +%s) - START))s${notes:+ (notes: ${notes[*]})}"
 [ ${#notes[@]} -eq 0 ]

@@ -9,7 +9,8 @@
 #     chroots: the 5.10 (bullseye) and sid kernels of the matrix, each in a
 #           cached debootstrap chroot (scripts/chroot-kernel.sh; ~2 min and
 #           ~1 GB each on a fresh machine, nothing once made)
-#     bench: valgrind (bench/callgrind.sh)
+#     bench: valgrind (bench/callgrind.sh); clang, bpftool and libbpf-dev
+#           (bench/bpf, the BPF ring buffer benchmark)
 #     ynl:  the kernel's YNL tools and netlink schemas (scripts/ynl.sh:
 #           linux-source-6.12, PyYAML, jsonschema, extracted to /opt/nlpush: virtme-ng VMs see /opt, not /var/cache),
 #           for scripts/gen.sh, Tests/check-spec.py and the VM suite 30-ynl.sh
@@ -77,7 +78,7 @@ setup_chroots() {
 }
 
 setup_bench() {
-	need_pkgs valgrind
+	need_pkgs valgrind clang bpftool libbpf-dev
 }
 
 setup_ynl() {
