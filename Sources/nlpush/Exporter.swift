@@ -120,6 +120,7 @@ struct Exporter: AsyncParsableCommand {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.runService() }
+                group.addTask { await source.run() }
                 if let subscriber { group.addTask { try await subscriber.run() } }
                 try await group.next()
                 group.cancelAll()
@@ -187,31 +188,51 @@ struct ListenAddress: Sendable {
     var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
 }
 
-/// The module's counters at each scrape, over a channel kept between scrapes and opened
-/// again after the module went away.
+/// The module's counters at each scrape, over a channel kept between scrapes.
+///
+/// A scrape never opens the channel: ``run()`` does, once a second while there is none.
+/// Opening resolves the family by name, and with the module absent the kernel then tries
+/// to load it (a usermode `modprobe`), which on a slow machine can take longer than a
+/// scrape's timeout; a scrape without a channel answers `nlpush_up 0` at once.
 final class ModuleSource: Sendable {
     private let channel = Mutex<NetlinkPushChannel?>(nil)
     /// Whether the last scrape reached the module (nil before the first), to log changes only.
     private let wasUp = Mutex<Bool?>(nil)
+    /// Why run() could not open the channel the last time it tried.
+    private let openError = Mutex<NetlinkPushError?>(nil)
     private let logger: Logger
 
     init(logger: Logger) { self.logger = logger }
 
-    /// `GET_STATS`, or nil when the module does not answer.
-    func stats() async -> Stats? {
-        do throws(NetlinkPushError) {
-            let ch: NetlinkPushChannel
-            if let open = channel.withLock({ $0 }) {
-                ch = open
-            } else {
-                ch = try NetlinkPushChannel(logger: logger, metrics: .disabled)
-                channel.withLock { $0 = ch }
+    /// Keeps a channel open: tries to open one every second while there is none, until
+    /// the task is cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            if channel.withLock({ $0 }) == nil {
+                do throws(NetlinkPushError) {
+                    let ch = try NetlinkPushChannel(logger: logger, metrics: .disabled)
+                    channel.withLock { $0 = ch }
+                } catch {
+                    openError.withLock { $0 = error }
+                }
             }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// `GET_STATS`, or nil when the module does not answer (or no channel is open yet).
+    func stats() async -> Stats? {
+        guard let ch = channel.withLock({ $0 }) else {
+            note(up: false, openError.withLock { $0 })
+            return nil
+        }
+        do throws(NetlinkPushError) {
             let s = try await ch.stats()
             note(up: true, nil)
             return s
         } catch {
-            channel.withLock { $0 = nil }
+            // run() opens a new one
+            channel.withLock { if $0 === ch { $0 = nil } }
             note(up: false, error)
             return nil
         }

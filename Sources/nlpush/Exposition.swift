@@ -74,9 +74,6 @@ enum Exposition {
         .init(name: "nlpush_next_seq", help: "Sequence number the next event gets.") { $0.nextSeq },
     ]
 
-    /// Every metric name `render` can produce (for the tests and the dashboard).
-    static var names: [String] { ["nlpush_up", "nlpush_info"] + counters.map(\.name) + gauges.map(\.name) }
-
     /// The exposition of `stats`, or of a module that did not answer (`nil`): then only
     /// `nlpush_up 0`.
     static func render(_ stats: Stats?) -> [UInt8] {
