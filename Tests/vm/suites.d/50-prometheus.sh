@@ -119,8 +119,14 @@ fi
 sleep 3
 # the window from the run's start to now, in whole seconds
 span=$(($(date +%s) - bad_t0 + 1))
-check "no failed scrape during the run: min_over_time(up[${span}s]) is 1" \
-	q "min_over_time(up{job=\"nlpush\"}[${span}s])" --wait 1 --timeout 10
+if q "min_over_time(up{job=\"nlpush\"}[${span}s])" --wait 1 --timeout 10; then
+	ok "no failed scrape during the run: min_over_time(up[${span}s]) is 1"
+else
+	bad "no failed scrape during the run: min_over_time(up[${span}s]) is 1"
+	# when, against the run's steps (each ok line ends with its UNIX time)
+	echo "# failed scrapes at: $(q "up{job=\"nlpush\"}[${span}s]" --samples | awk '$2 == 0 { printf "%s ", $1 }')"
+	sed 's/^/# bad-request run: /' "$T/bad.log"
+fi
 echo "# slowest scrape during the run: $(q "max_over_time(scrape_duration_seconds{job=\"nlpush\"}[${span}s])") s;" \
 	"scrapes since Prometheus started: $(q 'count_over_time(up{job="nlpush"}[10m])')," \
 	"failed: $(q 'sum_over_time((up{job="nlpush"} == bool 0)[10m:1s])' | head -n 1)"
