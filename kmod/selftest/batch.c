@@ -166,6 +166,8 @@ static void batch_burst(struct nlr_sock *c, unsigned int limit)
 			   "datagrams)", (unsigned long long)d->dgrams))
 			dgrams_diag(d);
 	}
+	if (verbose)
+		dgrams_diag(d);
 	if (!CHECK_DELTA(&s0, &s1, DELIVERED, BURST))
 		diag("DELIVERED must count events, not datagrams");
 	CHECK_DELTA(&s0, &s1, PUBLISHED, BURST);
@@ -229,6 +231,8 @@ static void batch_sizes(struct nlr_sock *c, unsigned int limit)
 			   "datagram, whatever the size"))
 			dgrams_diag(d);
 	}
+	if (verbose)
+		dgrams_diag(d);
 	nlr_close(l);
 	free(d);
 }
