@@ -192,6 +192,9 @@ static void batch_sizes(struct nlr_sock *c, unsigned int limit)
 	unsigned int k;
 	bool ok = true;
 
+	/* a limit near 64 KiB: sizes the module accepts */
+	if (under > NLPUSH_PAYLOAD_MAX)
+		under = NLPUSH_PAYLOAD_MAX;
 	if (over > NLPUSH_PAYLOAD_MAX)
 		over = NLPUSH_PAYLOAD_MAX;
 	l = nlr_open(BIG_RCVBUF);
