@@ -43,7 +43,7 @@ static void dgrams_read(struct nlr_sock *s, struct dgrams *d, uint64_t want,
 			int timeout_ms)
 {
 	while (d->events < want) {
-		uint64_t msgs = 0, biggest = 0;
+		uint64_t msgs = 0, biggest = 0, len;
 		struct nlmsghdr *nlh;
 		ssize_t n = nlr_recv(s, timeout_ms);
 
@@ -53,6 +53,7 @@ static void dgrams_read(struct nlr_sock *s, struct dgrams *d, uint64_t want,
 		}
 		if (n <= 0)
 			break;
+		len = n;	/* NLMSG_NEXT() counts n down */
 		for (nlh = (struct nlmsghdr *)s->rx; NLMSG_OK(nlh, n);
 		     nlh = NLMSG_NEXT(nlh, n)) {
 			struct event ev;
@@ -73,9 +74,9 @@ static void dgrams_read(struct nlr_sock *s, struct dgrams *d, uint64_t want,
 		if (msgs == 1)
 			continue;
 		d->multi++;
-		if ((uint64_t)n > d->max_multi_len)
-			d->max_multi_len = n;
-		if ((uint64_t)n > d->limit)
+		if (len > d->max_multi_len)
+			d->max_multi_len = len;
+		if (len > d->limit)
 			d->over_limit++;
 		if (biggest > d->limit)
 			d->big_shared++;
