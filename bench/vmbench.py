@@ -36,6 +36,9 @@ ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--only", default="")
 ap.add_argument("--cells", default="",
                 help="throughput only these SIZExSUBS cells, e.g. 64x1,1024x4 (a quick look while profiling)")
+ap.add_argument("--batch-bytes", type=int, default=0,
+                help="the batching section's 'on' mode loads nlpush with tx_batch_bytes=N "
+                     "(default: the module's default)")
 args = ap.parse_args()
 
 OUT = args.out
@@ -458,7 +461,8 @@ def section_batching():
         f"publish cost with {holders} holding listeners")
     for rep in range(reps):
         for mode in (("on", "off") if rep % 2 == 0 else ("off", "on")):
-            reload_modules(*(() if mode == "on" else ("tx_batch_bytes=0",)))
+            on = (f"tx_batch_bytes={args.batch_bytes}",) if args.batch_bytes else ()
+            reload_modules(*(on if mode == "on" else ("tx_batch_bytes=0",)))
             time.sleep(0.5)
             limit = tx_batch_bytes()
             for subs in subs_list:
