@@ -61,6 +61,17 @@ if r is not None:
             check(f"ringbuf: {consumer} received every record ({len(cells)} sizes)", bool(ok),
                   json.dumps([c["median"] for c in cells])[:300])
 
+    # batched delivery on and off: both modes deliver every event
+    bat = r.get("batching") or []
+    for mode in ("on", "off"):
+        cells = [b for b in bat if b["kind"] == "throughput" and b["mode"] == mode]
+        ok = cells and all(b["result"] and b["result"]["events_per_s"] > 0 and b["result"]["lost"] == 0
+                           and b["result"]["missing"] == 0 for b in cells)
+        check(f"batching {mode}: the C listener received every event ({len(cells)} cells)", bool(ok),
+              json.dumps([b["result"] for b in cells])[:300])
+    check("batching: publish cost measured on and off",
+          {b["mode"] for b in bat if b["kind"] == "publish" and b.get("ns_per_event")} == {"on", "off"})
+
     pub = r.get("publish_cost", [])
     check("publish cost: ns per nlpush_publish() with 0 listeners measured",
           any(p["listeners"] == 0 and p.get("ns_per_event", 0) > 0 for p in pub))

@@ -203,6 +203,33 @@ for size in sorted({p["size"] for p in publish}):
         row.append(fmt_int(v[0]["ns_per_event"]) if v and v[0]["ns_per_event"] else "–")
     pub_rows.append(row)
 
+# batching on vs off, in one boot (medians of the interleaved rounds)
+batching = sect("batching")
+bat_rows = []
+
+
+def bat_median(kind, mode, key, **match):
+    v = [b for b in batching if b["kind"] == kind and b["mode"] == mode
+         and all(b.get(k) == x for k, x in match.items())]
+    vals = [key(b) for b in v if key(b)]
+    return (statistics.median(vals), len(vals)) if vals else (None, 0)
+
+
+for subs in sorted({b["subscribers"] for b in batching if b["kind"] == "throughput"}):
+    def eps(b):
+        return b["result"] and b["result"]["events_per_s"]
+    (on, n_on), (off, n_off) = (bat_median("throughput", m, eps, subscribers=subs) for m in ("on", "off"))
+    lost = sum((b["result"] or {}).get("lost", 0) + (b["result"] or {}).get("missing", 0) for b in batching
+               if b["kind"] == "throughput" and b["subscribers"] == subs)
+    bat_rows.append([f"64 B, {subs} subscriber{'s' if subs > 1 else ''}: events/s per subscriber (C raw)",
+                     fmt_int(on), fmt_int(off), fmt_ratio(on, off), f"{min(n_on, n_off)}" + (" ⚠ lost" if lost else "")])
+for holders in sorted({b["listeners"] for b in batching if b["kind"] == "publish"}):
+    (on, n_on), (off, n_off) = (bat_median("publish", m, lambda b: b["ns_per_event"], listeners=holders)
+                                for m in ("on", "off"))
+    bat_rows.append([f"64 B: ns per `nlpush_publish()`, {holders} holding listeners",
+                     fmt_int(on), fmt_int(off), fmt_ratio(on, off), f"{min(n_on, n_off)}"])
+bat_limit = next((b["tx_batch_bytes"] for b in batching if b["mode"] == "on"), None)
+
 req = sect("requests")
 RESP_NAMES = {"c_raw": "C raw (`nlpush_cat --respond`)",
               "c_libnl": "C libnl (`nlpush_libnl_listen --respond`)",
@@ -357,7 +384,8 @@ results = {
     "host": host, "notes": [n for n in [args.note, plot_note] if n],
     "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
     "throughput": thr_cells, "throughput_ratios": ratios,
-    "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish, "requests": req,
+    "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish,
+    "batching": batching, "requests": req,
     "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
     "callgrind": callgrind, "package_benchmark": pkgbench,
 }
@@ -394,6 +422,9 @@ else:
     blocks["ringbuf"] = f"_not measured: {rb_skipped}_" if rb_skipped else "_not measured_"
 blocks["publish"] = table(["payload", "0 listeners", "1 holding", "1 reading", "16 holding", "16 reading"],
                           pub_rows) if pub_rows else "_not measured_"
+blocks["batching"] = (f"`tx_batch_bytes` {bat_limit} (on) against 0 (off), medians of the interleaved rounds\n\n"
+                      + table(["measure", "batching on", "batching off", "on / off", "rounds"], bat_rows)
+                      ) if bat_rows else "_not measured_"
 blocks["requests"] = table(["responder", "answered", "p50", "p99", "max", "requests/s"], req_rows) if req_rows else "_not measured_"
 blocks["loss"] = table(["listener", "receive buffer", "recovery", "burst", "received", "lost", "recovered by replay",
                         "unaccounted", "recovered: max delay", "time"], loss_rows) if loss_rows else "_not measured_"

@@ -8,7 +8,7 @@ BENCHMARKS.md tables and the scaling plot.
     vmbench.py --out DIR --cbin DIR --ko DIR [--nlpush PATH] [--ringbuf PATH]
                [--smoke] [--only SECTIONS]
 
-Sections, in order: ring, publish, throughput, ringbuf, requests, loss,
+Sections, in order: ring, publish, throughput, ringbuf, batching, requests, loss,
 scaling, memory, record. Counts are sized for TCG (software emulation): the full
 run takes about 15 minutes, --smoke about one.
 """
@@ -36,6 +36,9 @@ ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--only", default="")
 ap.add_argument("--cells", default="",
                 help="throughput only these SIZExSUBS cells, e.g. 64x1,1024x4 (a quick look while profiling)")
+ap.add_argument("--batch-bytes", type=int, default=0,
+                help="the batching section's 'on' mode loads nlpush with tx_batch_bytes=N "
+                     "(default: the module's default)")
 args = ap.parse_args()
 
 OUT = args.out
@@ -262,12 +265,13 @@ def kmalloc_size(n):
     return pages * 4096
 
 
-def reload_modules():
+def reload_modules(*nlpush_params):
+    """rmmod both, insmod again; nlpush with NLPUSH_PARAMS ("name=value")."""
     for m in ("nlpush_test", "nlpush"):
         if os.path.isdir(f"/sys/module/{m}"):
             subprocess.run(["rmmod", m], check=True)
-    for m in ("nlpush.ko", "nlpush_test.ko"):
-        subprocess.run(["insmod", os.path.join(args.ko, m)], check=True)
+    subprocess.run(["insmod", os.path.join(args.ko, "nlpush.ko"), *nlpush_params], check=True)
+    subprocess.run(["insmod", os.path.join(args.ko, "nlpush_test.ko")], check=True)
 
 
 def section_ring():
@@ -431,6 +435,58 @@ def section_ringbuf():
                 if r:
                     say(f"  {size:>5} B {consumer:11}: {r['events_per_s']:>9.0f} ev/s  "
                         f"lost {r['lost']} ({time.monotonic() - t:.1f}s)")
+
+
+def tx_batch_bytes():
+    try:
+        with open("/sys/module/nlpush/parameters/tx_batch_bytes") as f:
+            return int(f.read())
+    except OSError:
+        return None
+
+
+def section_batching():
+    """Batched delivery on (tx_batch_bytes at its default) against off (0) in
+    this one boot: the modules are reloaded for each mode and the modes
+    interleaved (their order alternates every round), 3 rounds. Measured:
+    events/s per subscriber of the raw C listener (nlpush_cat, producer
+    "test") at 64 B with 1 and 16 subscribers, and ns per nlpush_publish()
+    (nlpush_test's "bench") at 64 B with 16 holding listeners."""
+    count = 1000 if SMOKE else 20000
+    pcount = 1000 if SMOKE else 10000
+    reps = 1 if SMOKE else 3
+    subs_list = (1, 2) if SMOKE else (1, 16)
+    holders = 2 if SMOKE else 16
+    say(f"batching: on/off x {reps} rounds: 64 B throughput x{subs_list}, "
+        f"publish cost with {holders} holding listeners")
+    for rep in range(reps):
+        for mode in (("on", "off") if rep % 2 == 0 else ("off", "on")):
+            on = (f"tx_batch_bytes={args.batch_bytes}",) if args.batch_bytes else ()
+            reload_modules(*(on if mode == "on" else ("tx_batch_bytes=0",)))
+            time.sleep(0.5)
+            limit = tx_batch_bytes()
+            for subs in subs_list:
+                t = time.monotonic()
+                r = c_cell("nlpush_cat", "test", 64, subs, count)
+                record("batching", kind="throughput", mode=mode, tx_batch_bytes=limit,
+                       size=64, subscribers=subs, count=count, producer="test",
+                       consumer="c_raw", round=rep, result=r,
+                       wall_s=round(time.monotonic() - t, 2))
+                if r:
+                    say(f"  round {rep} batching {mode:3} ({limit}): 64 B x{subs:<2} "
+                        f"{r['events_per_s']:>9.0f} ev/s/sub  lost {r['lost']}  "
+                        f"missing {r['missing']}")
+            ls = Listeners("nlpush_cat", holders, 0, "256M", ["--hold"])
+            r = benchctl("publish-cost", pcount, 64)
+            ls.finish(stop=True)
+            st = stats()
+            record("batching", kind="publish", mode=mode, tx_batch_bytes=limit, size=64,
+                   listeners=holders, listener_mode="hold", count=pcount, round=rep,
+                   ns_per_event=r and r.get("ns_per_event"), total_ns=r and r.get("total_ns"),
+                   txq_drops=st.get("txq_drops"))
+            say(f"  round {rep} batching {mode:3}: publish with {holders} holding listeners: "
+                f"{r and r.get('ns_per_event')} ns (txq_drops {st.get('txq_drops')})")
+    reload_modules()
 
 
 def request_block(responder, n, size=64, timeout_ms=2000):
@@ -661,6 +717,7 @@ def main():
            mem_total_kb=meminfo()["MemTotal"], started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name, fn in (("ring", section_ring), ("publish", section_publish),
                      ("throughput", section_throughput), ("ringbuf", section_ringbuf),
+                     ("batching", section_batching),
                      ("requests", section_requests),
                      ("loss", section_loss), ("scaling", section_scaling),
                      ("memory", section_memory), ("record", section_record)):

@@ -53,6 +53,7 @@
 extern unsigned int nlpush_ring_events;
 extern unsigned int nlpush_ring_bytes;
 extern unsigned int nlpush_txq_bytes;
+extern unsigned int nlpush_tx_batch_bytes;
 extern bool nlpush_unprivileged_listen;
 
 extern struct genl_family nlpush_family;
@@ -126,7 +127,7 @@ size_t nlpush_event_size(size_t len);
 
 /* txq.c */
 void nlpush_txq_init(void);
-bool nlpush_txq_add(struct sk_buff *skb, bool *dropped);	/* nlpush_lock */
+bool nlpush_txq_add(struct sk_buff *skb, u64 now, bool *dropped); /* nlpush_lock */
 void nlpush_txq_kick(void);
 void nlpush_txq_stop(void);
 u64 nlpush_txq_bytes_now(void);					/* nlpush_lock */

@@ -37,6 +37,11 @@ module_param_named(txq_bytes, nlpush_txq_bytes, uint, 0444);
 MODULE_PARM_DESC(txq_bytes,
 		 "Bytes of event messages waiting to be multicast (skb truesize); events beyond are counted in TXQ_DROPS and stay replayable (default 16 MiB, min 256 KiB, max 1 GiB)");
 
+unsigned int nlpush_tx_batch_bytes = NLMSG_GOODSIZE;
+module_param_named(tx_batch_bytes, nlpush_tx_batch_bytes, uint, 0444);
+MODULE_PARM_DESC(tx_batch_bytes,
+		 "Bytes of EVENT messages one multicast datagram may carry when events queue up (0: one event per datagram; default NLMSG_GOODSIZE, min 1 KiB, max 64 KiB)");
+
 bool nlpush_unprivileged_listen;
 module_param_named(unprivileged_listen, nlpush_unprivileged_listen, bool, 0444);
 MODULE_PARM_DESC(unprivileged_listen,
@@ -86,6 +91,11 @@ static int __init nlpush_init(void)
 		pr_err("ring_events (max 1000000), ring_bytes (max 1 GiB) or txq_bytes (256 KiB to 1 GiB) out of range\n");
 		return -EINVAL;
 	}
+	if (nlpush_tx_batch_bytes &&
+	    (nlpush_tx_batch_bytes < 1024 || nlpush_tx_batch_bytes > 65536)) {
+		pr_err("tx_batch_bytes (0, or 1 KiB to 64 KiB) out of range\n");
+		return -EINVAL;
+	}
 	if (!nlpush_unprivileged_listen) {
 		if (!NLPUSH_HAVE_MCAST_CAP) {
 			pr_err("this kernel cannot restrict joining multicast groups; load with unprivileged_listen=1 to accept that\n");
@@ -109,8 +119,9 @@ static int __init nlpush_init(void)
 	if (err)
 		goto subscribers_exit;
 
-	pr_info("loaded: epoch %016llx, ring %u events / %u bytes, %s\n",
+	pr_info("loaded: epoch %016llx, ring %u events / %u bytes, batches of %u bytes, %s\n",
 		nlpush_epoch, nlpush_ring_events, nlpush_ring_bytes,
+		nlpush_tx_batch_bytes,
 		nlpush_unprivileged_listen ? "unprivileged listeners" :
 		"listeners need " NLPUSH_MCAST_CAP);
 	return 0;

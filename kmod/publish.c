@@ -152,7 +152,7 @@ s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	if (skb) {
 		memcpy(nla_data(slots.seq), &seq, sizeof(seq));
 		memcpy(nla_data(slots.ts), &ts, sizeof(ts));
-		kick = nlpush_txq_add(skb, &dropped);
+		kick = nlpush_txq_add(skb, ts, &dropped);
 	}
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 

@@ -7,11 +7,13 @@
 #                               bench/results/ and the tables of BENCHMARKS.md
 #   scripts/bench.sh --smoke    tiny counts (about 3 minutes): proves every piece
 #                               runs; writes build/bench-smoke/ only
-#   (--only and --cells runs are partial: they write build/bench-partial/)
+#   (--only, --cells and --batch-bytes runs are partial: they write build/bench-partial/)
 #
 # Options: --skip-vm, --skip-host (reuse the other part's last results),
 #          --only SECTIONS (comma list of VM sections, see bench/vmbench.py),
 #          --cells SIZExSUBS,... (throughput cells to run, producer test only).
+#          --batch-bytes N (the batching section's "on" mode loads nlpush with
+#          tx_batch_bytes=N; default: the module's default).
 # Environment:
 #   NLPUSH_BENCH_KERNEL   kernel to boot (default: the 6.12 of the test matrix)
 #   NLPUSH_SKIP_SETUP=1   do not run scripts/setup.sh (kernels, qemu, vng, libnl)
@@ -35,7 +37,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 command -v swift >/dev/null 2>&1 || export PATH=$PATH:/opt/swift/usr/bin
 
-SMOKE=0 SKIP_VM=0 SKIP_HOST=0 ONLY="" CELLS=""
+SMOKE=0 SKIP_VM=0 SKIP_HOST=0 ONLY="" CELLS="" BATCH_BYTES=""
 # notes make the run fail; infos are only reported
 notes=() infos=()
 while [ $# -gt 0 ]; do
@@ -45,8 +47,9 @@ while [ $# -gt 0 ]; do
 	--skip-host) SKIP_HOST=1 ;;
 	--only) ONLY=$2; shift ;;
 	--cells) CELLS=$2; shift ;;
+	--batch-bytes) BATCH_BYTES=$2; shift ;;
 	-h|--help) sed -n '3,28p' "$0"; exit 0 ;;
-	*) echo "usage: $0 [--smoke] [--skip-vm] [--skip-host] [--only SECTIONS] [--cells LIST]" >&2; exit 64 ;;
+	*) echo "usage: $0 [--smoke] [--skip-vm] [--skip-host] [--only SECTIONS] [--cells LIST] [--batch-bytes N]" >&2; exit 64 ;;
 	esac
 	shift
 done
@@ -55,7 +58,7 @@ say() { printf '[bench] %s\n' "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
 
-if [ "$SMOKE" = 1 ] || [ -n "$ONLY$CELLS" ]; then
+if [ "$SMOKE" = 1 ] || [ -n "$ONLY$CELLS$BATCH_BYTES" ]; then
 	# smoke and partial runs never touch the committed results
 	RES=$ROOT/build/bench-smoke
 	[ "$SMOKE" = 1 ] || RES=$ROOT/build/bench-partial
@@ -146,6 +149,7 @@ if [ "$SKIP_VM" = 0 ]; then
 	[ "$SMOKE" = 1 ] && extra+=(--smoke)
 	[ -n "$ONLY" ] && extra+=(--only "$ONLY")
 	[ -n "$CELLS" ] && extra+=(--cells "$CELLS")
+	[ -n "$BATCH_BYTES" ] && extra+=(--batch-bytes "$BATCH_BYTES")
 	if [ -n "$RINGBUF" ]; then
 		extra+=(--ringbuf "$RINGBUF")
 	else

@@ -241,6 +241,7 @@ for k in $KERNELS; do
 	else
 		line="$line selftest $(get selftest); unpriv $(get unpriv);"
 		line="$line unpriv-listen $(get unpriv_listen); listen-cap $(get listen_cap);"
+		line="$line batching-off $(get batch_off) (range $(get batch_range));"
 		line="$line rmmod-under-load $(get rmmod_under_load) ($(get rmmod));"
 		line="$line suites $(get suites);"
 		[ "$k" = debug ] && line="$line kmemleak $(get kmemleak) new leaks;"

@@ -10,9 +10,10 @@
 # Steps: insmod, nlpush_selftest all (its "responsive" area loads and
 # removes wireguard.ko while a request waits), unpriv (as nobody, also in
 # a new user and network namespace), reload with unprivileged_listen=1 and
-# unpriv again, rmmod-under-load (which reloads the modules), every
-# Tests/vm/suites.d/*.sh, final rmmod, dmesg scan, taint check (only O and
-# E allowed).
+# unpriv again, out-of-range tx_batch_bytes refused, tx_batch_bytes=0 with
+# the batch and delivery areas, rmmod-under-load (which reloads the
+# modules), every Tests/vm/suites.d/*.sh, final rmmod, dmesg scan, taint
+# check (only O and E allowed).
 set -u
 
 KVER=${1:?usage: in-vm.sh KVER KODIR RESDIR}
@@ -137,6 +138,25 @@ if load unprivileged_listen=1; then
 	run_selftest unpriv_listen selftest-unpriv-listen unpriv
 else
 	fail "insmod unprivileged_listen=1 failed"
+fi
+
+# 3b. tx_batch_bytes: out of range fails the load; 0 sends every event
+# alone (the "batch" area checks one event per datagram, "delivery" runs
+# unbatched too)
+unload || fail "rmmod before the tx_batch_bytes loads"
+refused=ok
+for v in 1 1023 65537; do
+	if insmod "$KODIR/nlpush.ko" "tx_batch_bytes=$v" 2>/dev/null; then
+		refused="FAIL($v)"
+		rmmod nlpush
+	fi
+done
+put batch_range "$refused"
+[ "$refused" = ok ] || fail "insmod accepted tx_batch_bytes $refused"
+if load tx_batch_bytes=0; then
+	run_selftest batch_off selftest-batch-off -v batch delivery
+else
+	fail "insmod tx_batch_bytes=0 failed"
 fi
 
 # 4. rmmod under load; reloads the modules with default parameters

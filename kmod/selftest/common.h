@@ -16,6 +16,7 @@
  *   privileges.c   unprivileged mode, listeners in another netns
  *   rmmod.c        rmmod under load
  *   stress.c       producers in every context x 16 listeners, bursts
+ *   batch.c        batched delivery: events per datagram (tx_batch_bytes)
  *   main.c         argument parsing, modes
  */
 #ifndef NLPUSH_SELFTEST_COMMON_H
@@ -300,6 +301,7 @@ void test_timeout(struct nlr_sock *c);
 void test_responders(struct nlr_sock *c);
 void test_responsive(struct nlr_sock *c);
 void test_stress(struct nlr_sock *c);
+void test_batch(struct nlr_sock *c);
 void test_replay(struct nlr_sock *c);
 void test_subscribers(struct nlr_sock *c);
 void test_badattr(struct nlr_sock *c);

@@ -12,8 +12,8 @@
  *   nlpush_selftest [-v] [--ko-dir DIR] rmmod-under-load
  *
  * AREA: family delivery concurrency bulk flush reply timeout responders
- * responsive replay subscribers badattr netns stress (see common.h for the file
- * of each). Needs nlpush.ko and nlpush_test.ko loaded, debugfs mounted and
+ * responsive replay subscribers badattr netns stress batch (see common.h for
+ * the file of each). Needs nlpush.ko and nlpush_test.ko loaded, debugfs mounted and
  * (except for "unpriv", which drops its privileges itself when run as
  * root) root. "responsive" loads and removes wireguard.ko.
  */
@@ -37,6 +37,7 @@ static const struct {
 	{ "netns", test_netns },
 	{ "responsive", test_responsive },
 	{ "stress", test_stress },
+	{ "batch", test_batch },
 };
 
 static void usage(void)
