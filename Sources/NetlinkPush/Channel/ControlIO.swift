@@ -15,6 +15,15 @@ internal import Musl
 /// finds it. Sockets close on this thread only, so a descriptor it polls is never
 /// closed (and reused) under it.
 ///
+/// The kernel handles a generic netlink request while the sender is still in
+/// `sendmsg`, so most answers (an ack, `GET_STATS`, an error) are queued by the time
+/// the send returns: the caller then reads them itself (``drain(_:)``, without
+/// blocking) and its call completes on its own thread, with no wake-up of this one.
+/// Only a call still unanswered after that (a request waiting for its reply) and a
+/// dump (read here: the kernel fills its next part at each read) wake this thread, which polls only the sockets with calls in flight. One
+/// thread at a time drains a socket (`ConnState.draining`), so the datagrams of one
+/// answer are dispatched in order.
+///
 /// `state` is a `Mutex`: the compiler checks that what goes in or comes out of it is
 /// Sendable or moves (`sending`). Each connection's receive buffer is only used by this
 /// thread, which also frees it.
@@ -84,6 +93,8 @@ final class ControlIO: Sendable {
         var dumpInFlight: UInt32?
         var queuedDumps: [UInt32] = []
         var closing = false
+        /// A thread (a caller or the I/O thread) is reading the socket.
+        var draining = false
         init(conn: Connection, fd: Int32, bufferSize: Int) {
             self.conn = conn
             self.fd = fd
@@ -156,14 +167,23 @@ final class ControlIO: Sendable {
             if request.isDump { c.dumpInFlight = seq }
             op.sent = true
             c.ops[seq] = op
-            s.wake?.signal()  // a new, possibly earlier, deadline
             return seq
         }
         guard let seq else {
             completion.fire(.failure(.closed))
             return
         }
-        if seq != 0 { send([(conn, request, familyID, seq)]) }
+        guard seq != 0 else { return }
+        send([(conn, request, familyID, seq)])
+        // The answer is usually there already: read it on this thread. Not a dump's: the
+        // kernel fills each next part while the socket is read, the whole dump would be
+        // produced on the caller's thread.
+        if !request.isDump { drain(conn.id, until: seq) }
+        state.withLock { s in
+            // Still unanswered (or another thread was reading): the I/O thread polls for
+            // it and enforces its deadline.
+            if s.conns[conn.id]?.ops[seq] != nil { s.wake?.signal() }
+        }
     }
 
     private func send(_ sends: Sends) {
@@ -229,6 +249,9 @@ final class ControlIO: Sendable {
                         finish(c, seq: seq, .failure(.timedOut(operation: op.request.operation)), fire: &fire, sends: &sends)
                     }
                     for (_, op) in c.ops { next = min(next, op.deadline) }
+                    // nothing to wait for on an idle socket (a late answer to a call that
+                    // timed out is read and dropped with the next call's)
+                    guard !c.ops.isEmpty else { continue }
                     fds.append(pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0))
                     ids.append(id)
                 }
@@ -262,11 +285,22 @@ final class ControlIO: Sendable {
         }
     }
 
-    /// Reads everything queued on a connection and dispatches it by sequence number.
-    private func drain(_ id: Int) {
-        guard let (conn, bufferSize) = state.withLock({ s in s.conns[id].map { ($0.conn, $0.bufferSize) } }) else {
+    /// Reads everything queued on a connection and dispatches it by sequence number;
+    /// does nothing while another thread drains it (that one reads until the socket
+    /// is empty; a caller whose call is still open afterwards wakes the I/O thread).
+    /// With `until`, a caller's: stops once that call is complete (the rest, say a
+    /// dump in flight on the same socket, is left to the I/O thread).
+    private func drain(_ id: Int, until seq: UInt32? = nil) {
+        guard
+            let (conn, bufferSize) = state.withLock({ s -> (Connection, Int)? in
+                guard let c = s.conns[id], !c.draining else { return nil }
+                c.draining = true
+                return (c.conn, c.bufferSize)
+            })
+        else {
             return
         }
+        defer { state.withLock { s in s.conns[id]?.draining = false } }
         while true {
             let result: DatagramResult
             let bytes: [UInt8]
@@ -294,6 +328,7 @@ final class ControlIO: Sendable {
                 failAll(id, nil)
             case .data(let count):
                 bytes.withUnsafeBytes { dispatch(id, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                if let seq, state.withLock({ s in s.conns[id]?.ops[seq] == nil }) { return }
             }
         }
     }
