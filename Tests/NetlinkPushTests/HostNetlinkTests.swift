@@ -2,6 +2,7 @@ import Testing
 @testable import NetlinkPush
 import Logging
 import Foundation
+import Synchronization
 
 /// Whether nlpush.ko is loaded on this machine (never on the development host).
 enum ModuleState {
@@ -98,6 +99,26 @@ struct HostNetlinkTests {
         #expect(counts.count == 20)
         #expect(counts.allSatisfy { $0 > 0 })
         #expect(Set(counts).count == 1)
+    }
+
+    @Test("a call the kernel answers while sendmsg runs completes on the caller's thread, not the I/O thread's")
+    func answeredOnCallersThread() throws {
+        let control = try ControlConnection()
+        // GETFAMILY (a doit) is answered by the kernel before sendmsg returns: the caller
+        // reads it itself. Another thread may drain the socket at that moment (the I/O
+        // thread, woken for a parallel test's socket): most calls, not all.
+        var onCaller = 0
+        for _ in 0..<20 {
+            let caller = pthread_self()
+            let ranOn = Mutex<pthread_t?>(nil)
+            let completion = ControlIO.Completion { _ in ranOn.withLock { $0 = pthread_self() } }
+            ControlIO.shared.submit(
+                control.entry, .ctrlGetFamily(name: "nlctrl"), familyID: NL.genlIDCtrl, timeoutMs: 5_000,
+                awaitingReply: false, completion: completion)
+            if let t = ranOn.withLock({ $0 }), pthread_equal(t, caller) != 0 { onCaller += 1 }
+        }
+        #expect(onCaller >= 15, "\(onCaller) of 20 completed on the caller's thread")
+        control.close()
     }
 
     @Test("a deadline is enforced by the I/O thread; a cancelled call returns at once (50 ms, 250 ms under TCG)")
