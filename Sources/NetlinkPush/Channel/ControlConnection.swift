@@ -77,17 +77,18 @@ final class ControlConnection: Sendable {
         let op = request.operation
         if Task.isCancelled { throw .cancelled(operation: op) }
         let cell = CancellationCell()
+        let handoff = AnswerHandoff()
+        let completion = ControlIO.Completion { handoff.deliver($0) }
         let answer: ControlIO.Answer = await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<ControlIO.Answer, Never>) in
-                let completion = ControlIO.Completion { c.resume(returning: $0) }
-                guard cell.install(completion) else {
-                    completion.fire(.failure(.cancelled(operation: op)))
-                    return
-                }
+            if cell.install(completion) {
                 ControlIO.shared.submit(
                     entry, request, familyID: familyID, timeoutMs: timeoutMs, awaitingReply: awaitingReply,
                     completion: completion)
+            } else {
+                completion.fire(.failure(.cancelled(operation: op)))
             }
+            // Most answers arrived during submit (read on this thread): no suspension.
+            return await handoff.answer()
         } onCancel: {
             cell.cancel(operation: op)
         }
@@ -164,6 +165,60 @@ final class CancellationCell: Sendable {
             return s.completion
         }
         c?.fire(.failure(.cancelled(operation: operation)))
+    }
+}
+
+/// Hands a call's answer to its task: at once when it came before the task asked for it
+/// (the kernel answered during `submit` and the caller read it), else by resuming the
+/// task's continuation.
+private final class AnswerHandoff: Sendable {
+    private enum State {
+        case pending
+        case answered(ControlIO.Answer)
+        case waiting(CheckedContinuation<ControlIO.Answer, Never>)
+        case done
+    }
+    private let state = Mutex(State.pending)
+
+    /// The completion's body: called once.
+    func deliver(_ answer: ControlIO.Answer) {
+        let waiter = state.withLock { s -> CheckedContinuation<ControlIO.Answer, Never>? in
+            switch s {
+            case .pending:
+                s = .answered(answer)
+                return nil
+            case .waiting(let c):
+                s = .done
+                return c
+            case .answered, .done:
+                return nil
+            }
+        }
+        waiter?.resume(returning: answer)
+    }
+
+    /// The answer; suspends only while there is none yet.
+    func answer() async -> ControlIO.Answer {
+        if let ready = take() { return ready }
+        return await withCheckedContinuation { (c: CheckedContinuation<ControlIO.Answer, Never>) in
+            let ready = state.withLock { s -> ControlIO.Answer? in
+                if case .answered(let a) = s {
+                    s = .done
+                    return a
+                }
+                s = .waiting(c)
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    private func take() -> ControlIO.Answer? {
+        state.withLock { s in
+            guard case .answered(let a) = s else { return nil }
+            s = .done
+            return a
+        }
     }
 }
 
