@@ -119,6 +119,25 @@ static bool emit(struct verifier *v, uint64_t *seq, unsigned int n,
 	return true;
 }
 
+/*
+ * The listener a test reads and NHOLD listeners that hold what they get
+ * (each one a clone to deliver), all joined to "events".
+ */
+static struct nlr_sock *open_listeners(struct nlr_sock *hold[NHOLD])
+{
+	struct nlr_sock *l = nlr_open(BIG_RCVBUF);
+	unsigned int k;
+
+	if (nlr_join(l, events_grp))
+		bail("joining events as root");
+	for (k = 0; k < NHOLD; k++) {
+		hold[k] = nlr_open(BIG_RCVBUF);
+		if (nlr_join(hold[k], events_grp))
+			bail("joining events as root");
+	}
+	return l;
+}
+
 /* A burst of 64-byte events, read only once it has all been published. */
 static void batch_burst(struct nlr_sock *c, unsigned int limit)
 {
@@ -129,14 +148,7 @@ static void batch_burst(struct nlr_sock *c, unsigned int limit)
 	unsigned int k;
 	bool ok;
 
-	l = nlr_open(BIG_RCVBUF);
-	if (nlr_join(l, events_grp))
-		bail("joining events as root");
-	for (k = 0; k < NHOLD; k++) {
-		hold[k] = nlr_open(BIG_RCVBUF);
-		if (nlr_join(hold[k], events_grp))
-			bail("joining events as root");
-	}
+	l = open_listeners(hold);
 	stats_now(c, &s0);
 	seq = ST(&s0, NEXT_SEQ);
 	dgrams_init(d, seq, limit);
@@ -198,14 +210,7 @@ static void batch_sizes(struct nlr_sock *c, unsigned int limit)
 		under = NLPUSH_PAYLOAD_MAX;
 	if (over > NLPUSH_PAYLOAD_MAX)
 		over = NLPUSH_PAYLOAD_MAX;
-	l = nlr_open(BIG_RCVBUF);
-	if (nlr_join(l, events_grp))
-		bail("joining events as root");
-	for (k = 0; k < NHOLD; k++) {
-		hold[k] = nlr_open(BIG_RCVBUF);
-		if (nlr_join(hold[k], events_grp))
-			bail("joining events as root");
-	}
+	l = open_listeners(hold);
 	stats_now(c, &s0);
 	seq = first = ST(&s0, NEXT_SEQ);
 	dgrams_init(d, seq, limit);
