@@ -17,16 +17,17 @@ internal import Musl
 ///
 /// The kernel handles a generic netlink request while the sender is still in
 /// `sendmsg`, so most answers (an ack, `GET_STATS`, an error) are queued by the time
-/// the send returns: the caller then reads them itself (``drain(_:)``, without
+/// the send returns: the caller then reads them itself (`drain(_:until:)`, without
 /// blocking) and its call completes on its own thread, with no wake-up of this one.
 /// Only a call still unanswered after that (a request waiting for its reply) and a
-/// dump (read here: the kernel fills its next part at each read) wake this thread, which polls only the sockets with calls in flight. One
-/// thread at a time drains a socket (`ConnState.draining`), so the datagrams of one
-/// answer are dispatched in order.
+/// dump (read here: the kernel fills its next part at each read) wake this thread,
+/// which polls only the sockets with calls in flight. One thread at a time drains a
+/// socket (`ConnState.draining`), so the datagrams of one answer are dispatched in
+/// order.
 ///
 /// `state` is a `Mutex`: the compiler checks that what goes in or comes out of it is
-/// Sendable or moves (`sending`). Each connection's receive buffer is only used by this
-/// thread, which also frees it.
+/// Sendable or moves (`sending`). Each connection's receive buffer is used under the
+/// connection's socket lock only (by the thread draining it); this thread frees it.
 final class ControlIO: Sendable {
     static let shared = ControlIO()
 
