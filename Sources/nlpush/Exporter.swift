@@ -86,7 +86,7 @@ struct Exporter: AsyncParsableCommand {
 
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
-            var body = await source.exposition()
+            var body = Exposition.render(await source.stats())
             registry.emit(into: &body)
             return Response(
                 status: .ok, headers: [.contentType: Exposition.contentType],
@@ -200,8 +200,6 @@ final class ModuleSource: Sendable {
     private let wasUp = Mutex<Bool?>(nil)
     /// Why run() could not open the channel the last time it tried.
     private let openError = Mutex<NetlinkPushError?>(nil)
-    /// The query and rendering in flight, shared by the scrapes that arrive meanwhile.
-    private let inFlight = Mutex<Task<[UInt8], Never>?>(nil)
     private let logger: Logger
 
     init(logger: Logger) { self.logger = logger }
@@ -220,24 +218,6 @@ final class ModuleSource: Sendable {
             }
             try? await Task.sleep(for: .seconds(1))
         }
-    }
-
-    /// The module's part of a scrape: `GET_STATS` rendered by ``Exposition``.
-    ///
-    /// Single-flight: scrapes that arrive while one query is in flight wait for it and
-    /// share its text, so a burst of scrapes costs the kernel and the CPU one query and
-    /// one rendering at a time (200 concurrent connections made Prometheus' own scrape
-    /// time out on a slow machine). A scrape's counters are at most one query old.
-    func exposition() async -> [UInt8] {
-        let task = inFlight.withLock { current -> Task<[UInt8], Never> in
-            if let current { return current }
-            let started = Task { Exposition.render(await self.stats()) }
-            current = started
-            return started
-        }
-        let body = await task.value
-        inFlight.withLock { if $0 == task { $0 = nil } }
-        return body
     }
 
     /// `GET_STATS`, or nil when the module does not answer (or no channel is open yet).
