@@ -241,6 +241,25 @@ void stats_now(struct nlr_sock *s, struct stats *st)
 		bail("GET_STATS failed: %s", ename(err));
 }
 
+/*
+ * Reads the counters into @s1 once the @n events published since @s0 are
+ * all counted as sent (DELIVERED + DELIVERY_ERRORS + NO_LISTENERS), 5 s at
+ * most: with batching, a burst may still be on the transmit queue (the
+ * work item's) when its producer's call returned.
+ */
+void stats_counted(struct nlr_sock *s, const struct stats *s0,
+		   struct stats *s1, uint64_t n)
+{
+	uint64_t t0 = nlr_now_ns();
+
+	for (;; msleep(10)) {
+		stats_now(s, s1);
+		if (DELTA(s0, s1, DELIVERED) + DELTA(s0, s1, DELIVERY_ERRORS) +
+		    DELTA(s0, s1, NO_LISTENERS) >= n || ms_since(t0) > 5000)
+			return;
+	}
+}
+
 /* RING_EVENTS == NEXT_SEQ - OLDEST_SEQ, events and bytes within the limits */
 bool ring_consistent(const struct stats *st)
 {

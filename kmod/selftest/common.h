@@ -89,6 +89,8 @@ struct stats {
 
 int get_stats(struct nlr_sock *s, struct stats *st);
 void stats_now(struct nlr_sock *s, struct stats *st);
+void stats_counted(struct nlr_sock *s, const struct stats *s0,
+		   struct stats *s1, uint64_t n);
 bool check_delta(struct stats *a, struct stats *b, int attr,
 		 const char *name, uint64_t want);
 

@@ -137,7 +137,7 @@ void netns_member_checks(struct nlr_sock *c, bool as_nobody, int listen)
 	err = do_emit(c, &(struct emit_args){ .has_count = true, .count = 5,
 					      .has_type = true, .type = 141 },
 		      er);
-	stats_now(c, &s1);
+	stats_counted(c, &s0, &s1, 5);
 	check_err(err, 0, NULL, c, "%s joined: EMIT of 5 events", who);
 	if (!check(DELTA(&s0, &s1, NO_LISTENERS) == 5 &&
 		   DELTA(&s0, &s1, DELIVERED) == 0 &&
