@@ -92,7 +92,8 @@ def table(header, rows):
 
 # ------------------------------------------------------------ throughput
 CONS_NAMES = {"c_raw": "C raw", "c_libnl": "C libnl", "swift": "Swift", "swift_ack": "Swift + ack",
-              "c_raw_ack": "C raw + ack"}
+              "c_raw_ack": "C raw + ack", "swift_ack_batch": "Swift + batched ack",
+              "c_raw_ack_batch": "C raw + batched ack"}
 
 
 def median_cell(results):
@@ -104,7 +105,9 @@ def median_cell(results):
     return {"events_per_s": eps, "lost": lost, "rounds": len(rs),
             "latency_p50_ns": statistics.median(r["latency_p50_ns"] for r in rs),
             "latency_p99_ns": max(r["latency_p99_ns"] for r in rs),
-            "all_events_per_s": [r["events_per_s"] for r in rs]}
+            "all_events_per_s": [r["events_per_s"] for r in rs],
+            "acks": sum(r.get("acks", 0) for r in rs), "ack_errors": sum(r.get("ack_errors", 0) for r in rs),
+            "expected": sum(r.get("expected", 0) for r in rs)}
 
 
 thr = {}
@@ -151,6 +154,28 @@ for size in sorted({c["size"] for c in thr_cells}):
                              eps_str(ms["swift"]), fmt_ratio(g("swift"), g("c_raw")),
                              fmt_ratio(g("swift"), g("c_libnl")), eps_str(ms["c_raw_ack"]),
                              eps_str(ms["swift_ack"]), fmt_ratio(g("swift_ack"), g("c_raw_ack"))])
+
+# acknowledged / unacknowledged throughput of the same listener: one ACK per
+# event ("each") and one ACK SEQ COUNT per batch read ("batched")
+ack_rows = []
+ack_ratios = []
+for size in sorted({c["size"] for c in thr_cells}):
+    for subs in sorted({c["subscribers"] for c in thr_cells}):
+        for prod in ("test", "emit"):
+            ms = {k: cell(size, subs, prod, k) for k in CONS_NAMES}
+            g = lambda k: ms[k]["events_per_s"] if ms[k] else None
+            if not (g("swift_ack_batch") or g("c_raw_ack_batch")):
+                continue
+            ack_ratios.append({"size": size, "subscribers": subs, "producer": prod,
+                               "c_raw_ack_over_c_raw": g("c_raw_ack") / g("c_raw") if g("c_raw_ack") and g("c_raw") else None,
+                               "c_raw_ack_batch_over_c_raw": g("c_raw_ack_batch") / g("c_raw") if g("c_raw_ack_batch") and g("c_raw") else None,
+                               "swift_ack_over_swift": g("swift_ack") / g("swift") if g("swift_ack") and g("swift") else None,
+                               "swift_ack_batch_over_swift": g("swift_ack_batch") / g("swift") if g("swift_ack_batch") and g("swift") else None})
+            ack_rows.append([f"{size:,} B", subs, prod,
+                             eps_str(ms["c_raw"]), eps_str(ms["c_raw_ack"]), eps_str(ms["c_raw_ack_batch"]),
+                             fmt_ratio(g("c_raw_ack"), g("c_raw")), fmt_ratio(g("c_raw_ack_batch"), g("c_raw")),
+                             eps_str(ms["swift"]), eps_str(ms["swift_ack"]), eps_str(ms["swift_ack_batch"]),
+                             fmt_ratio(g("swift_ack"), g("swift")), fmt_ratio(g("swift_ack_batch"), g("swift"))])
 
 thr_lat_rows = []
 for size in sorted({c["size"] for c in thr_cells}):
@@ -383,7 +408,7 @@ results = {
            "swift_cli": meta.get("swift_cli"), "started": meta.get("started"), "seconds": meta_end.get("seconds")},
     "host": host, "notes": [n for n in [args.note, plot_note] if n],
     "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
-    "throughput": thr_cells, "throughput_ratios": ratios,
+    "throughput": thr_cells, "throughput_ratios": ratios, "ack_ratios": ack_ratios,
     "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish,
     "batching": batching, "requests": req,
     "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
@@ -410,6 +435,9 @@ blocks["when"] = "\n".join([
 blocks["throughput"] = table(
     ["payload", "subs", "producer", "C raw", "C libnl", "Swift", "Swift / C raw", "Swift / C libnl",
      "C raw + ack", "Swift + ack", "Swift ack / C ack"], thr_rows) if thr_rows else "_not measured_"
+blocks["acks"] = table(
+    ["payload", "subs", "producer", "C raw", "+ ack each", "+ batched ack", "each / none", "batched / none",
+     "Swift", "+ ack each", "+ batched ack", "each / none", "batched / none"], ack_rows) if ack_rows else "_not measured_"
 blocks["throughput_latency"] = table(
     ["payload", "subs", "C raw p50 / p99", "C libnl p50 / p99", "Swift p50 / p99"], thr_lat_rows) if thr_lat_rows else "_not measured_"
 if rb_rows:

@@ -195,8 +195,10 @@ def c_summary(res, n, count, newest=None):
     }
 
 
-def c_cell(tool, producer, size, subs, count, ack=False, rcvbuf=BIG_RCVBUF):
-    extra = ["--ack"] if ack else []
+def c_cell(tool, producer, size, subs, count, ack=None, rcvbuf=BIG_RCVBUF):
+    # ack: None, "each" (one ACK per event) or "batch" (one ACK SEQ COUNT per
+    # run of consecutive events of a datagram)
+    extra = {None: [], "each": ["--ack"], "batch": ["--ack-batch"]}[ack]
     ls = Listeners(tool, subs, count, rcvbuf, extra, timeout=max(120, count // 50))
     prod = produce(producer, count, size)
     res = ls.finish()
@@ -207,14 +209,14 @@ def c_cell(tool, producer, size, subs, count, ack=False, rcvbuf=BIG_RCVBUF):
     return s
 
 
-def swift_bench(size, subs, count, producer, ack=False, rcvbuf=BIG_RCVBUF, recovery=True, timeout=None):
+def swift_bench(size, subs, count, producer, ack=None, rcvbuf=BIG_RCVBUF, recovery=True, timeout=None):
     if not NLPUSH:
         return None
     timeout = timeout or max(120, count // 50)
     cmd = [NLPUSH, "bench", "--size", str(size), "--subscribers", str(subs), "--count", str(count),
            "--producer", producer, "--json", "--timeout", f"{timeout}s"]
-    if ack:
-        cmd.append("--ack")
+    if ack:  # "batch": as 'nlpush monitor --ack' (one ACK per batch read), "each": one per event
+        cmd += ["--ack"] + (["--ack-each"] if ack == "each" else [])
     if rcvbuf:
         cmd += ["--rcvbuf", str(rcvbuf)]
     if not recovery:
@@ -232,6 +234,7 @@ def swift_bench(size, subs, count, producer, ack=False, rcvbuf=BIG_RCVBUF, recov
         "latency_p50_ns": j["latency_p50_ns"], "latency_p99_ns": j["latency_p99_ns"],
         "latency_max_ns": j["latency_max_ns"], "produce_ns": j.get("produce_ns"),
         "recovered_delay_max_ns": j.get("recovered_delay_max_ns", 0),
+        "acks": j.get("acks", 0), "ack_errors": j.get("ack_errors", 0),
     }
 
 
@@ -239,11 +242,15 @@ def consumer_cell(consumer, producer, size, subs, count, rcvbuf=BIG_RCVBUF):
     if consumer == "swift":
         return swift_bench(size, subs, count, producer, rcvbuf=rcvbuf)
     if consumer == "swift_ack":
-        return swift_bench(size, subs, count, producer, ack=True, rcvbuf=rcvbuf)
+        return swift_bench(size, subs, count, producer, ack="each", rcvbuf=rcvbuf)
+    if consumer == "swift_ack_batch":
+        return swift_bench(size, subs, count, producer, ack="batch", rcvbuf=rcvbuf)
     if consumer == "c_raw":
         return c_cell("nlpush_cat", producer, size, subs, count, rcvbuf=rcvbuf)
     if consumer == "c_raw_ack":
-        return c_cell("nlpush_cat", producer, size, subs, count, ack=True, rcvbuf=rcvbuf)
+        return c_cell("nlpush_cat", producer, size, subs, count, ack="each", rcvbuf=rcvbuf)
+    if consumer == "c_raw_ack_batch":
+        return c_cell("nlpush_cat", producer, size, subs, count, ack="batch", rcvbuf=rcvbuf)
     if consumer == "c_libnl":
         return c_cell("nlpush_libnl_listen", producer, size, subs, count, rcvbuf=rcvbuf)
     raise ValueError(consumer)
@@ -338,7 +345,7 @@ def section_publish():
                     f"{r and r.get('ns_per_event')} ns per publish")
 
 
-CONSUMERS = ["c_raw", "c_libnl", "swift", "swift_ack", "c_raw_ack"]
+CONSUMERS = ["c_raw", "c_libnl", "swift", "swift_ack", "c_raw_ack", "swift_ack_batch", "c_raw_ack_batch"]
 
 
 def section_throughput():
@@ -347,7 +354,7 @@ def section_throughput():
     cells = [(size, count, subs, producer, consumer)
              for size, count in sizes.items() for subs in (1, 4, 16)
              for producer in ("test", "emit") for consumer in CONSUMERS
-             if not (consumer.endswith("_ack") and subs > 4)]  # ack cells: 1 and 4 subscribers
+             if not ("_ack" in consumer and subs > 4)]  # ack cells: 1 and 4 subscribers
     if args.cells:
         want = {tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")}
         cells = [c for c in cells if (c[0], c[2]) in want and c[3] == "test"]

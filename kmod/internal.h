@@ -177,8 +177,9 @@ void nlpush_requests_shutdown(void);
 int nlpush_subscribers_init(void);
 void nlpush_subscribers_exit(void);
 bool nlpush_sub_is_responder(const struct net *net, u32 portid);
+/* @seq: the last sequence number acknowledged; @count: events (1 for an answer) */
 void nlpush_sub_account_ack(const struct net *net, u32 portid, u64 seq,
-			    bool reply);
+			    u32 count, bool reply);
 u32 nlpush_subscribers_now(void);
 
 /* netlink.c */

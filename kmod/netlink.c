@@ -61,6 +61,7 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr **tb = info->attrs;
 	const struct net *net = genl_info_net(info);
 	struct nlattr *seq_attr = tb[NLPUSH_A_SEQ];
+	struct nlattr *count_attr = tb[NLPUSH_A_COUNT];
 	struct nlpush_req *req = NULL;
 	struct sk_buff *reply = NULL;
 	bool answer = tb[NLPUSH_A_STATUS];
@@ -68,6 +69,7 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	void *data = NULL;
 	size_t len = 0;
 	s32 status = 0;
+	u32 count = 1;
 	int err = 0;
 	u64 seq;
 
@@ -80,6 +82,11 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[NLPUSH_A_PAYLOAD] && !answer)
 		return nlpush_ack_reject(info, tb[NLPUSH_A_PAYLOAD], -EINVAL,
 					 "a reply payload needs a status");
+	if (count_attr && answer)
+		return nlpush_ack_reject(info, count_attr, -EINVAL,
+					 "a range acknowledges events: a request is answered on its own, without a count");
+	if (count_attr)
+		count = nla_get_u32(count_attr);	/* 1 .. EMIT_COUNT_MAX */
 	if (answer && !nlpush_sub_is_responder(net, info->snd_portid))
 		return nlpush_ack_reject(info, tb[NLPUSH_A_STATUS], -EPERM,
 					 "only a socket subscribed as responder may answer a request");
@@ -109,6 +116,15 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -EINVAL;
 		NL_SET_ERR_MSG_ATTR(info->extack, seq_attr,
 				    "sequence number was never published");
+	} else if (count > nlpush_next_seq - seq) {
+		err = -EINVAL;
+		NL_SET_ERR_MSG_ATTR(info->extack, count_attr,
+				    "the range goes beyond the newest published event");
+	} else if (count_attr) {
+		/*
+		 * A range: O(1), its content is not looked at. Requests inside
+		 * it stay pending (only a responder's answer takes them).
+		 */
 	} else if (answer) {
 		req = nlpush_req_answer(seq, status, info->snd_portid, &data,
 					len);
@@ -126,7 +142,7 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		nlpush_stats.acks_rejected++;
 	else
-		nlpush_stats.acks++;
+		nlpush_stats.acks += count;
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 
 	if (req) {	/* an EMIT's request: its REPLY goes out now */
@@ -138,7 +154,8 @@ int nlpush_nl_ack_doit(struct sk_buff *skb, struct genl_info *info)
 	kfree(data);
 	if (err)
 		return err;
-	nlpush_sub_account_ack(net, info->snd_portid, seq, answer);
+	nlpush_sub_account_ack(net, info->snd_portid, seq + count - 1, count,
+			       answer);
 	return 0;
 }
 

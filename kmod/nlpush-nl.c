@@ -28,6 +28,7 @@ static const struct nla_policy nlpush_ack_nl_policy[NLPUSH_A_EPOCH + 1] = {
 	[NLPUSH_A_STATUS] = { .type = NLA_S32, },
 	[NLPUSH_A_PAYLOAD] = { .type = NLA_BINARY, .len = NLPUSH_PAYLOAD_MAX, },
 	[NLPUSH_A_EPOCH] = { .type = NLA_U64, },
+	[NLPUSH_A_COUNT] = NLA_POLICY_FULL_RANGE(NLA_U32, &nlpush_a_count_range),
 };
 
 /* NLPUSH_CMD_SUBSCRIBE - do */

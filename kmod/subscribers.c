@@ -69,14 +69,14 @@ bool nlpush_sub_is_responder(const struct net *net, u32 portid)
 }
 
 void nlpush_sub_account_ack(const struct net *net, u32 portid, u64 seq,
-			    bool reply)
+			    u32 count, bool reply)
 {
 	struct nlpush_sub *s;
 
 	spin_lock(&nlpush_sub_lock);
 	s = nlpush_sub_find(net, portid);
 	if (s) {
-		s->acks++;
+		s->acks += count;
 		if (seq > s->last_acked_seq)
 			s->last_acked_seq = seq;
 		if (reply)

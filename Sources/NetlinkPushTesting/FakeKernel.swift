@@ -191,6 +191,12 @@ public final class FakeKernel: Sendable {
     /// subscription): a stopped subscription closes its two.
     public var openSockets: Int { state.withLock { $0.sockets.count } }
 
+    /// How many messages with `command` the family received since the fake kernel was
+    /// made (across reloads), whatever their outcome.
+    public func received(_ command: Command) -> Int {
+        state.withLock { $0.commandsReceived[command.rawValue] ?? 0 }
+    }
+
     /// Sequence numbers of the requests waiting for a responder's answer.
     public var pendingRequests: [UInt64] { state.withLock { $0.pending.keys.sorted() } }
 

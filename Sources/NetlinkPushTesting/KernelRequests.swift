@@ -26,6 +26,7 @@ extension KernelState {
             reply(port, errorMessage(to: r, portID: port, errno: ENOENT))
             return []
         }
+        commandsReceived[r.command, default: 0] += 1
         if let n = faults.ignore[r.command], n > 0 {
             faults.ignore[r.command] = n - 1
             return []
@@ -96,13 +97,30 @@ extension KernelState {
         if let refusal = needAdmin() { return .failure(refusal) }
         guard let seq = r.u64(K.attrSeq) else { return .failure(Refusal(EINVAL, "missing seq", missing: K.attrSeq)) }
         let status = r.s32(K.attrStatus)
+        let count = r.u32(K.attrCount)
+        if let count, !(1...UInt32(NLPUSH_EMIT_COUNT_MAX)).contains(count) {
+            return .failure(Refusal(ERANGE, "integer out of range"))  // the policy's
+        }
         let refusal: Refusal?
         if let given = r.u64(K.attrEpoch), given != epoch {
             refusal = Refusal(ESTALE, "epoch belongs to another load of the module")
         } else if r.attributes[K.attrPayload] != nil && status == nil {
             refusal = Refusal(EINVAL, "a reply payload needs a status")
+        } else if count != nil && status != nil {
+            refusal = Refusal(
+                EINVAL, "a range acknowledges events: a request is answered on its own, without a count")
         } else if seq == 0 || seq >= nextSeq {
             refusal = Refusal(EINVAL, "sequence number was never published")
+        } else if let count, UInt64(count) > nextSeq - seq {
+            refusal = Refusal(EINVAL, "the range goes beyond the newest published event")
+        } else if let count {
+            // a range: its content is not looked at; requests in it stay pending
+            acks += UInt64(count)
+            if let i = subscribers.firstIndex(where: { $0.port == port }) {
+                subscribers[i].acks += UInt64(count)
+                subscribers[i].lastAckedSeq = max(subscribers[i].lastAckedSeq, seq + UInt64(count) - 1)
+            }
+            refusal = nil
         } else if let status {
             let index = subscribers.firstIndex(where: { $0.port == port })
             if index == nil || !subscribers[index!].isResponder {

@@ -41,6 +41,8 @@ struct KernelState {
     var requestTimeouts: UInt64 = 0
     var requestsFailed: UInt64 = 0
     var replayed: UInt64 = 0
+    /// Messages to the family by command byte (whatever their outcome).
+    var commandsReceived: [UInt8: Int] = [:]
 
     init(ringCapacity: Int, epoch: UInt64, privileged: Bool, unprivilegedListen: Bool) {
         self.ringCapacity = ringCapacity

@@ -34,8 +34,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Who publishes: emit (NLPUSH_CMD_EMIT) or test (nlpush_test.ko's debugfs emit).")
     var producer = Producer.emit
 
-    @Flag(help: "Acknowledge every event (measures the ack path too).")
+    @Flag(help: "Acknowledge every event (measures the ack path too): one message per batch read, as 'monitor --ack' does.")
     var ack = false
+
+    @Flag(help: "With --ack: one ack message per event.")
+    var ackEach = false
 
     @Option(help: "Kernel receive buffer per subscription (e.g. 4M).")
     var rcvbuf: ByteCount?
@@ -54,6 +57,7 @@ struct Bench: AsyncParsableCommand {
         guard (1...1024).contains(subscribers) else { throw ValidationError("--subscribers must be 1...1024") }
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
         if verify && producer != .test { throw ValidationError("--verify needs --producer test") }
+        if ackEach && !ack { throw ValidationError("--ack-each goes with --ack") }
     }
 
     func run() async throws {
@@ -65,8 +69,8 @@ struct Bench: AsyncParsableCommand {
             let stopper = Stopper(subs)
             stopper.installSignalHandlers()
             let config = Consumer(
-                format: EventFormat(json: false, preview: 0), quiet: true, ack: ack, count: UInt64(count),
-                verify: verify, filter: try TypeFilter([]))
+                format: EventFormat(json: false, preview: 0), quiet: true, ack: ack, ackEach: ackEach,
+                count: UInt64(count), verify: verify, filter: try TypeFilter([]))
             let started = monotonicNow()
             let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
                 let t0 = monotonicNow()
@@ -93,6 +97,8 @@ struct Bench: AsyncParsableCommand {
         var recovered: UInt64 = 0
         var recoveredDelayMaxNs: UInt64 = 0
         var corrupt: UInt64 = 0
+        var acked: UInt64 = 0
+        var ackErrors: UInt64 = 0
         // From the publication of the first event (as the C listeners measure), else
         // from the start of the producer.
         var firstNs = UInt64.max
@@ -104,6 +110,8 @@ struct Bench: AsyncParsableCommand {
             recovered += s.recovered
             recoveredDelayMaxNs = max(recoveredDelayMaxNs, s.recoveredDelayMaxNs)
             corrupt += s.corrupt
+            acked += s.acked
+            ackErrors += s.ackErrors
             lastNs = max(lastNs, s.lastNs)
         }
         for s in summaries { latency.merge(s.latency) }
@@ -120,6 +128,9 @@ struct Bench: AsyncParsableCommand {
             j.add("subscribers", subscribers)
             j.add("count", count)
             j.add("ack", ack)
+            j.add("ack_mode", ack ? (ackEach ? "each" : "batch") : "none")
+            j.add("acks", acked)
+            j.add("ack_errors", ackErrors)
             j.add("received", received)
             j.add("lost", lost)
             j.add("missing", missing)
@@ -137,7 +148,7 @@ struct Bench: AsyncParsableCommand {
             return
         }
         Out.line(
-            "bench: \(count) events x \(size.value) B, \(subscribers) subscriber(s), producer \(producer.rawValue)\(ack ? ", with ack" : "")"
+            "bench: \(count) events x \(size.value) B, \(subscribers) subscriber(s), producer \(producer.rawValue)\(ack ? (ackEach ? ", one ack per event" : ", acked per batch") : "")"
         )
         Out.line(
             String(

@@ -43,7 +43,7 @@ enum Exposition {
         .init(name: "nlpush_txq_drops_total", help: "Events not multicast because the transmit queue was full (still in the replay ring).") {
             $0.txqDrops
         },
-        .init(name: "nlpush_acks_total", help: "Acknowledgements the kernel accepted.") { $0.acks },
+        .init(name: "nlpush_acks_total", help: "Events acknowledged and requests answered (a range ack counts each event).") { $0.acks },
         .init(name: "nlpush_acks_rejected_total", help: "Acknowledgements the kernel rejected.") { $0.acksRejected },
         .init(name: "nlpush_requests_total", help: "Requests published (events that want a reply).") { $0.requests },
         .init(name: "nlpush_replies_total", help: "Requests answered by a responder.") { $0.replies },

@@ -67,8 +67,11 @@ struct Monitor: AsyncParsableCommand {
     @Option(help: "With --from: the epoch SEQ belongs to (the 'epoch' of --json events); a reload since is then reported, not mistaken for the same numbers.")
     var epoch: UInt64?
 
-    @Flag(help: "Acknowledge every plain event. Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
+    @Flag(help: "Acknowledge every plain event: once the events read in one go are handled, with one message per run of consecutive sequence numbers. Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
     var ack = false
+
+    @Flag(help: "With --ack: one ack message per event, as soon as it is handled.")
+    var ackEach = false
 
     @Flag(name: .shortAndLong, help: "Print only the summary (and loss notices).")
     var quiet = false
@@ -96,6 +99,7 @@ struct Monitor: AsyncParsableCommand {
         _ = try TypeFilter(type)
         if epoch != nil && from == nil { throw ValidationError("--epoch goes with --from SEQ") }
         if count == 0 { throw ValidationError("--count must be at least 1") }
+        if ackEach && !ack { throw ValidationError("--ack-each goes with --ack") }
         guard (0...4096).contains(preview) else { throw ValidationError("--preview must be 0...4096") }
     }
 
@@ -122,8 +126,8 @@ struct Monitor: AsyncParsableCommand {
             if let duration { stopper.stop(after: duration) }
             let started = monotonicNow()
             let config = Consumer(
-                format: EventFormat(json: common.json, preview: preview), quiet: quiet, ack: ack, count: count,
-                verify: verify, filter: filter)
+                format: EventFormat(json: common.json, preview: preview), quiet: quiet, ack: ack, ackEach: ackEach,
+                count: count, verify: verify, filter: filter)
             let summaries = await config.consumeAll(subs)
             stopper.stop()
             printSummary(summaries, elapsedNs: monotonicNow() - started, json: common.json)
@@ -199,6 +203,8 @@ struct Consumer: Sendable {
     var format: EventFormat
     var quiet: Bool
     var ack: Bool
+    /// With `ack`: one ACK per event, as soon as it is handled (else one per batch).
+    var ackEach = false
     var count: UInt64?
     var verify: Bool
     var filter: TypeFilter
@@ -219,56 +225,79 @@ struct Consumer: Sendable {
 
     func consume(index: Int, subscription s: Subscription) async -> SubscriberSummary {
         var sum = SubscriberSummary(index: index, name: s.name)
+        // Plain events of the batch in hand, acknowledged together once it is handled.
+        // A monitor is no responder: it never touches requests (a plain ack of one is
+        // refused, and an answer must come from a responder).
+        var toAck: [Event] = []
         do {
-            for try await item in s.events {
-                switch item {
-                case .event(let e):
-                    if filter.admits(e.type) { record(e, into: &sum) }
-                    // A monitor is no responder: it never touches requests (a plain ack of
-                    // one is refused, and an answer must come from a responder).
-                    if ack && !e.wantsReply {
-                        do {
-                            try await s.ack(e)
-                            sum.acked += 1
-                            // done with the event only once the kernel took the ack
-                            sum.lastNs = monotonicNow()
-                        } catch {
-                            sum.ackErrors += 1
-                            if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(e.seq) failed: \(error)") }
+            var items = s.events.makeAsyncIterator()
+            while let batch = try await items.nextBatch() {
+                for item in batch {
+                    handle(item, index: index, into: &sum)
+                    if case .event(let e) = item, ack, !e.wantsReply {
+                        if ackEach {
+                            await acknowledge([e], index: index, subscription: s, into: &sum)
+                        } else {
+                            toAck.append(e)
                         }
                     }
                     if done(sum) {
+                        await acknowledge(toAck, index: index, subscription: s, into: &sum)
                         s.cancel()
                         return sum
-                    }
-                case .lost(let range):
-                    sum.lost += UInt64(range.count)
-                    if done(sum) {
-                        s.cancel()
-                        return sum
-                    }
-                    Out.lost(range, subscriber: index, json: json)
-                case .recovered(let n):
-                    if !json && !quiet { Out.info("[\(index)] recovered \(n) events from the kernel's replay ring") }
-                    if json { notice(index, "recovered", extra: ("count", n)) }
-                case .disconnected:
-                    if json { notice(index, "disconnected") } else { Out.info("[\(index)] nlpush module unloaded; waiting for it to come back") }
-                case .reconnected:
-                    if json { notice(index, "reconnected") } else { Out.info("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
-                case .reloaded(_, let epoch):
-                    // --from SEQ --epoch E of an earlier load: what follows is this load's, from seq 1
-                    if json {
-                        notice(index, "reloaded", extra: ("epoch", epoch))
-                    } else {
-                        Out.info("[\(index)] nlpush module was reloaded since (epoch now \(epoch)): its events after --from are gone; this load's follow, from seq 1")
                     }
                 }
+                await acknowledge(toAck, index: index, subscription: s, into: &sum)
+                toAck.removeAll(keepingCapacity: true)
             }
         } catch {
             sum.error = "\(error)"
             Out.error("subscriber \(index): \(error)")
         }
         return sum
+    }
+
+    /// Acknowledges `events` (one message per run of consecutive sequence numbers).
+    private func acknowledge(
+        _ events: [Event], index: Int, subscription s: Subscription, into sum: inout SubscriberSummary
+    ) async {
+        guard !events.isEmpty else { return }
+        do {
+            try await s.ack(events)
+            sum.acked += UInt64(events.count)
+            // done with the events only once the kernel took the ack
+            sum.lastNs = monotonicNow()
+        } catch {
+            sum.ackErrors += 1
+            if sum.ackErrors == 1 {
+                Out.error("subscriber \(index): ack of seq \(events[0].seq)...\(events[events.count - 1].seq) failed: \(error)")
+            }
+        }
+    }
+
+    /// Records and prints one item.
+    private func handle(_ item: SubscriptionItem, index: Int, into sum: inout SubscriberSummary) {
+        switch item {
+        case .event(let e):
+            if filter.admits(e.type) { record(e, into: &sum) }
+        case .lost(let range):
+            sum.lost += UInt64(range.count)
+            if !done(sum) { Out.lost(range, subscriber: index, json: json) }
+        case .recovered(let n):
+            if !json && !quiet { Out.info("[\(index)] recovered \(n) events from the kernel's replay ring") }
+            if json { notice(index, "recovered", extra: ("count", n)) }
+        case .disconnected:
+            if json { notice(index, "disconnected") } else { Out.info("[\(index)] nlpush module unloaded; waiting for it to come back") }
+        case .reconnected:
+            if json { notice(index, "reconnected") } else { Out.info("[\(index)] nlpush module is back; subscribed again (sequence numbers restart at 1)") }
+        case .reloaded(_, let epoch):
+            // --from SEQ --epoch E of an earlier load: what follows is this load's, from seq 1
+            if json {
+                notice(index, "reloaded", extra: ("epoch", epoch))
+            } else {
+                Out.info("[\(index)] nlpush module was reloaded since (epoch now \(epoch)): its events after --from are gone; this load's follow, from seq 1")
+            }
+        }
     }
 
     /// --count: this many sequence numbers seen, received or reported lost.

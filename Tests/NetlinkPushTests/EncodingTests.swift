@@ -21,6 +21,7 @@ struct EncodingTests {
             "answer with epoch", .ack(seq: 5, status: -1, payload: [1, 2, 3], epoch: 0x1122_3344_5566_7788),
             Fixture.answerEpoch
         ),
+        ("ack range", .ackRange(seq: 5, count: 100, epoch: 0x1122_3344_5566_7788), Fixture.ackRange),
     ]
 
     @Test("pure Swift encoder matches the fixture", arguments: 0..<cases.count)
@@ -58,6 +59,33 @@ struct EncodingTests {
         #expect(
             SubscriptionOptions(responder: true).subscribeRequest(name: "audit")
                 .encode(familyID: Fixture.family, seq: 1) == Fixture.subscribeResponder)
+    }
+
+    @Test("ack ranges: runs of consecutive plain events of one epoch, requests left out, split at COUNT's maximum")
+    func ackRanges() {
+        typealias R = AckRanges.Range
+        func ranges(_ events: some Sequence<Event>) -> [R] { Array(AckRanges(events)) }
+        #expect(ranges([Event]()).isEmpty)
+        #expect(ranges((1...5).map { Event(seq: $0, epoch: 7) }) == [R(first: 1, count: 5, epoch: 7)])
+        // a gap (lost events), a request, another epoch, an older event: new runs
+        let mixed = [
+            Event(seq: 1, epoch: 7), Event(seq: 2, epoch: 7), Event(seq: 4, epoch: 7),
+            Event(seq: 5, flags: .replyWanted, epoch: 7), Event(seq: 6, epoch: 7),
+            Event(seq: 7, epoch: 8), Event(seq: 3, epoch: 8), Event(seq: 4),
+        ]
+        #expect(
+            ranges(mixed) == [
+                R(first: 1, count: 2, epoch: 7), R(first: 4, count: 1, epoch: 7), R(first: 6, count: 1, epoch: 7),
+                R(first: 7, count: 1, epoch: 8), R(first: 3, count: 1, epoch: 8), R(first: 4, count: 1, epoch: nil),
+            ])
+        #expect(ranges([Event(seq: 5, flags: .replyWanted)]).isEmpty)
+        let max = UInt64(Proto.emitCountMax)
+        #expect(
+            ranges((1...(max + 2)).lazy.map { Event(seq: $0) }) == [
+                R(first: 1, count: Proto.emitCountMax, epoch: nil), R(first: max + 1, count: 2, epoch: nil),
+            ])
+        #expect(throws: NetlinkPushError.self) { try ControlRequest.ackRange(seq: 1, count: 0, epoch: nil).validate() }
+        #expect(throws: Never.self) { try ControlRequest.ackRange(seq: 1, count: 2, epoch: nil).validate() }
     }
 
     @Test func requestValidation() {

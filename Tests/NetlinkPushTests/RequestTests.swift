@@ -38,6 +38,51 @@ struct RequestTests {
         #expect(kernel.stats.acksRejected == 1, "counters restart with the load")
     }
 
+    @Test("a batch is acked with one message per run of consecutive plain events; requests are left out")
+    func batchAck() async throws {
+        let sub = try channel.subscribe(name: "batch-acker")
+        var r = Reading(sub)
+        kernel.publish(count: 5)  // 1...5
+        _ = kernel.publish(flags: .replyWanted)  // 6: a request, not acked by a range
+        kernel.publish(count: 3)  // 7...9
+        var got: [SubscriptionItem] = []
+        while got.count < 9, let batch = try await r.iterator.nextBatch() { got += batch }
+        #expect(got.map { describe($0) } == events(1...9), "nextBatch hands every item over once, in order")
+        let before = kernel.received(.ack)
+        try await sub.ack(got.compactMap(\.event))
+        #expect(kernel.received(.ack) - before == 2, "1...5 and 7...9: two ACK SEQ COUNT messages")
+        #expect(kernel.stats.acks == 8, "each event of a range counts")
+        let me = try #require(try await channel.subscribers().first)
+        #expect(me.acks == 8 && me.lastAckedSeq == 9)
+        // an empty batch, or requests only, sends nothing
+        try await sub.ack([Event]())
+        try await sub.ack([Event(seq: 6, flags: .replyWanted, epoch: kernel.epoch)])
+        #expect(kernel.received(.ack) - before == 2)
+        // a range past the newest event, with the kernel's extack
+        await #expect(
+            throws: NetlinkPushError.rejected(
+                operation: .ack, errno: EINVAL, extack: "the range goes beyond the newest published event")
+        ) {
+            try await sub.ack([Event(seq: 9, epoch: kernel.epoch), Event(seq: 10, epoch: kernel.epoch)])
+        }
+        #expect(kernel.stats.acks == 8 && kernel.stats.acksRejected == 1)
+    }
+
+    @Test("nextBatch after next: the rest of the batch in hand, nothing twice")
+    func nextBatchAfterNext() async throws {
+        let sub = try channel.subscribe(name: "batches")
+        var r = Reading(sub)
+        kernel.publish(count: 50)
+        var seen: [String] = []
+        while seen.count < 50 {
+            if let item = try await r.iterator.next() { seen.append(describe(item)) }
+            guard seen.count < 50, let batch = try await r.iterator.nextBatch() else { continue }
+            #expect(!batch.isEmpty)
+            seen += batch.map { describe($0) }
+        }
+        #expect(seen == events(1...50))
+    }
+
     @Test("a responder answers a request: the requester gets status, payload and the responder's port")
     func requestAnswered() async throws {
         let responder = try channel.respond(name: "answers")

@@ -7,10 +7,11 @@
  *
  *   TOOL [--count N] [--rcvbuf BYTES] [--ack] [--respond]
  *        [--ready-file PATH] [--timeout SEC] [--idle SEC]
- *        [--record FILE] [--label TEXT] [--hold]
+ *        [--record FILE] [--label TEXT] [--hold] [--ack-batch]
  *
- * --record and --hold only where the tool asks for them (LISTEN_RECORD,
- * LISTEN_HOLD); nlpush_cat.c says what every option does.
+ * --record, --hold and --ack-batch only where the tool asks for them
+ * (LISTEN_RECORD, LISTEN_HOLD, LISTEN_ACK_BATCH); nlpush_cat.c says what
+ * every option does.
  */
 #ifndef LISTEN_H
 #define LISTEN_H
@@ -22,13 +23,14 @@
 /* options beyond the common ones */
 #define LISTEN_RECORD	1u	/* --record FILE */
 #define LISTEN_HOLD	2u	/* --hold */
+#define LISTEN_ACK_BATCH 4u	/* --ack-batch */
 
 struct listen_opts {
 	uint64_t count;		/* 0: no limit */
 	uint64_t timeout_ns;	/* 0: never */
 	uint64_t idle_ns;	/* 0: never */
 	int rcvbuf;		/* 0: the default */
-	bool ack, respond, hold;
+	bool ack, ack_batch, respond, hold;
 	const char *ready, *record, *label;
 };
 
@@ -39,10 +41,11 @@ static void listen_usage(const char *tool, unsigned int extra)
 	fprintf(stderr,
 		"usage: %s [--count N] [--rcvbuf BYTES] [--ack] [--respond]\n"
 		"%*s[--ready-file PATH] [--timeout SEC] [--idle SEC]\n"
-		"%*s%s[--label TEXT]%s\n",
+		"%*s%s[--label TEXT]%s%s\n",
 		tool, w, "", w, "",
 		extra & LISTEN_RECORD ? "[--record FILE] " : "",
-		extra & LISTEN_HOLD ? " [--hold]" : "");
+		extra & LISTEN_HOLD ? " [--hold]" : "",
+		extra & LISTEN_ACK_BATCH ? " [--ack-batch]" : "");
 	exit(64);
 }
 
@@ -63,6 +66,10 @@ static void listen_parse(struct listen_opts *o, const char *tool,
 		}
 		if (!strcmp(a, "--respond")) {
 			o->respond = true;
+			continue;
+		}
+		if ((extra & LISTEN_ACK_BATCH) && !strcmp(a, "--ack-batch")) {
+			o->ack = o->ack_batch = true;
 			continue;
 		}
 		if ((extra & LISTEN_HOLD) && !strcmp(a, "--hold")) {
@@ -167,6 +174,16 @@ static inline void listen_answered(struct listen_tally *t, bool reply, int err)
 		t->replies++;
 	else
 		t->acks++;
+}
+
+/* the outcome of a range ack of @count events */
+static inline void listen_acked_range(struct listen_tally *t, uint32_t count,
+				      int err)
+{
+	if (err)
+		t->ack_errors++;
+	else
+		t->acks += count;
 }
 
 /*

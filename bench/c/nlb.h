@@ -94,6 +94,23 @@ static inline int nlb_ack(struct nlr_sock *s, uint16_t family, uint64_t seq,
 	return nlr_transact(s, m, NULL, NULL, NULL, NULL);
 }
 
+/* ACK SEQ COUNT: the events @seq .. @seq + @count - 1, waiting for the answer */
+static inline int nlb_ack_range(struct nlr_sock *s, uint16_t family,
+				uint64_t seq, uint32_t count)
+{
+	static struct nlr_msg *m;
+
+	if (count == 1)
+		return nlb_ack(s, family, seq, NULL);
+	if (!m)
+		m = nlr_msg_new(family, NLPUSH_CMD_ACK, NLM_F_ACK);
+	else
+		nlr_msg_init(m, family, NLPUSH_CMD_ACK, NLM_F_ACK);
+	nlr_put_u64(m, NLPUSH_A_SEQ, seq);
+	nlr_put_u32(m, NLPUSH_A_COUNT, count);
+	return nlr_transact(s, m, NULL, NULL, NULL, NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* latency samples                                                      */
 

@@ -7,13 +7,16 @@
  *
  *   nlpush_cat [--count N] [--rcvbuf BYTES] [--ack] [--respond]
  *              [--ready-file PATH] [--timeout SEC] [--idle SEC]
- *              [--record FILE] [--label TEXT] [--hold]
+ *              [--record FILE] [--label TEXT] [--hold] [--ack-batch]
  *
  *   --count N        stop once N events are accounted for (received + gaps)
  *   --rcvbuf BYTES   socket receive buffer (SO_RCVBUFFORCE), e.g. 4M
  *   --ack            NLPUSH_CMD_ACK every plain event from a control socket,
  *                    waiting for the kernel's answer (as the Swift library);
  *                    requests (reply wanted) are never acked
+ *   --ack-batch      --ack with one message per run of consecutive plain
+ *                    events of a datagram (ACK SEQ COUNT), sent once the
+ *                    datagram is read (as 'nlpush monitor --ack' per batch)
  *   --respond        subscribe the control socket as a responder
  *                    (NLPUSH_F_RESPONDER) and answer reply-wanted events:
  *                    STATUS 0, PAYLOAD "ok"
@@ -44,7 +47,8 @@ int main(int argc, char **argv)
 	uint64_t start, deadline = 0;
 	int rec_fd = -1, err;
 
-	listen_parse(&o, "nlpush_cat", LISTEN_RECORD | LISTEN_HOLD, argc, argv);
+	listen_parse(&o, "nlpush_cat", LISTEN_RECORD | LISTEN_HOLD | LISTEN_ACK_BATCH,
+		     argc, argv);
 	listen_catch_signals();
 
 	if (o.record) {
@@ -81,7 +85,8 @@ int main(int argc, char **argv)
 	while (!o.hold && !listen_done(&o, &t, deadline, nlr_now_ns())) {
 		struct pollfd p = { .fd = ev->fd, .events = POLLIN };
 		struct nlmsghdr *nlh;
-		uint64_t now;
+		uint64_t now, run_first;
+		uint32_t run_n;
 		ssize_t n;
 
 		if (poll(&p, 1, 1000) <= 0)
@@ -95,6 +100,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		now = nlr_now_ns();
+		run_first = 0;
+		run_n = 0;
 		for (nlh = (struct nlmsghdr *)ev->rx; NLMSG_OK(nlh, n);
 		     nlh = NLMSG_NEXT(nlh, n)) {
 			struct nlattr *tb[NLPUSH_A_FLAGS + 1];
@@ -115,10 +122,25 @@ int main(int argc, char **argv)
 			if (o.respond && (flags & NLPUSH_F_REPLY_WANTED))
 				listen_answered(&t, true,
 						nlb_ack(ctl, fam.id, seq, "ok"));
-			else if (o.ack && !(flags & NLPUSH_F_REPLY_WANTED))
+			else if (o.ack_batch && !(flags & NLPUSH_F_REPLY_WANTED)) {
+				if (run_n && seq == run_first + run_n) {
+					run_n++;
+					continue;
+				}
+				if (run_n)
+					listen_acked_range(&t, run_n,
+						nlb_ack_range(ctl, fam.id,
+							      run_first, run_n));
+				run_first = seq;
+				run_n = 1;
+			} else if (o.ack && !(flags & NLPUSH_F_REPLY_WANTED))
 				listen_answered(&t, false,
 						nlb_ack(ctl, fam.id, seq, NULL));
 		}
+		if (run_n)
+			listen_acked_range(&t, run_n,
+					   nlb_ack_range(ctl, fam.id, run_first,
+							 run_n));
 	}
 
 	listen_report(&t, "nlpush_cat", o.label, NULL, nlr_get_rcvbuf(ev->fd));

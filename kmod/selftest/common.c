@@ -381,6 +381,20 @@ int do_subscribe_flags(struct nlr_sock *s, const char *name, uint32_t flags)
 	return transact_free(s, m, NULL, NULL);
 }
 
+int do_ack_range(struct nlr_sock *s, uint64_t seq, uint32_t count,
+		 const int32_t *status, const uint64_t *epoch)
+{
+	struct nlr_msg *m = cmd_new(NLPUSH_CMD_ACK, NLM_F_ACK);
+
+	nlr_put_u64(m, NLPUSH_A_SEQ, seq);
+	nlr_put_u32(m, NLPUSH_A_COUNT, count);
+	if (status)
+		nlr_put_s32(m, NLPUSH_A_STATUS, *status);
+	if (epoch)
+		nlr_put_u64(m, NLPUSH_A_EPOCH, *epoch);
+	return transact_free(s, m, NULL, NULL);
+}
+
 int do_ack_epoch(struct nlr_sock *s, uint64_t seq, uint64_t epoch,
 		 bool has_status, int32_t status)
 {

@@ -128,6 +128,9 @@ int do_subscribe_flags(struct nlr_sock *s, const char *name, uint32_t flags);
 int do_ack(struct nlr_sock *s, uint64_t seq, bool has_status, int32_t status,
 	   const void *payload, size_t len);
 /* the same with NLPUSH_A_EPOCH (always sent) */
+/* ACK SEQ COUNT (a range), with STATUS / EPOCH when not NULL */
+int do_ack_range(struct nlr_sock *s, uint64_t seq, uint32_t count,
+		 const int32_t *status, const uint64_t *epoch);
 int do_ack_epoch(struct nlr_sock *s, uint64_t seq, uint64_t epoch,
 		 bool has_status, int32_t status);
 
@@ -306,6 +309,7 @@ void test_stress(struct nlr_sock *c);
 void test_batch(struct nlr_sock *c);
 void test_replay(struct nlr_sock *c);
 void test_subscribers(struct nlr_sock *c);
+void test_ack_ranges(struct nlr_sock *c);
 void test_badattr(struct nlr_sock *c);
 void test_netns(struct nlr_sock *c);
 void netns_member_checks(struct nlr_sock *c, bool as_nobody, int listen);

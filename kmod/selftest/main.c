@@ -12,8 +12,8 @@
  *   nlpush_selftest [-v] [--ko-dir DIR] rmmod-under-load
  *
  * AREA: family delivery concurrency bulk flush reply timeout responders
- * responsive replay subscribers badattr netns stress batch (see common.h for
- * the file of each). Needs nlpush.ko and nlpush_test.ko loaded, debugfs mounted and
+ * responsive replay subscribers ackrange badattr netns stress batch (see
+ * common.h for the file of each). Needs nlpush.ko and nlpush_test.ko loaded, debugfs mounted and
  * (except for "unpriv", which drops its privileges itself when run as
  * root) root. "responsive" loads and removes wireguard.ko.
  */
@@ -30,6 +30,7 @@ static const struct {
 	{ "responders", test_responders },
 	{ "replay", test_replay },
 	{ "subscribers", test_subscribers },
+	{ "ackrange", test_ack_ranges },
 	{ "concurrency", test_concurrency },
 	{ "bulk", test_bulk },
 	{ "flush", test_flush },

@@ -2,7 +2,8 @@
 /*
  * nlpush_selftest, subscribers: SUBSCRIBE (with and without
  * NLPUSH_F_RESPONDER), UNSUBSCRIBE, GET_SUBSCRIBERS and its counters, and
- * the subscriber going away with its socket or its process.
+ * the subscriber going away with its socket or its process; ACK ranges
+ * (SEQ + COUNT) and what they count.
  */
 #include "common.h"
 
@@ -153,3 +154,74 @@ void test_subscribers(struct nlr_sock *c)
 	free(sl);
 }
 
+
+/* ACK with COUNT: one message acknowledges SEQ .. SEQ + COUNT - 1 */
+void test_ack_ranges(struct nlr_sock *c)
+{
+	struct emit_reply *er = nlr_alloc(sizeof(*er));
+	struct sub_list *sl = nlr_alloc(sizeof(*sl));
+	uint64_t first, other_epoch = module_epoch ^ 0x5a5a5a5a5a5aull;
+	int32_t status = 0;
+	struct stats s0, s1, s2;
+	struct nlr_sock *s;
+	struct sub *sb;
+	int err;
+	bool ok;
+
+	s = nlr_open(0);
+	err = do_subscribe(s, "selftest-range");
+	check_err(err, 0, NULL, s, "SUBSCRIBE for range acks");
+	err = do_emit_count(c, 4, "r", 1, 100, er);
+	check_err(err, 0, NULL, c, "EMIT 100 events");
+	first = er->seq;
+	stats_now(c, &s0);
+	err = do_ack_range(s, first, 100, NULL, NULL);
+	check_err(err, 0, NULL, s, "ACK SEQ COUNT 100: one message "
+		  "acknowledges 100 events");
+	err = do_ack_range(s, first + 10, 1, NULL, &module_epoch);
+	check_err(err, 0, NULL, s, "ACK COUNT 1 with the module's EPOCH "
+		  "accepted");
+	stats_now(c, &s1);
+	CHECK_DELTA(&s0, &s1, ACKS, 101);
+	CHECK_DELTA(&s0, &s1, ACKS_REJECTED, 0);
+	err = get_subs(c, sl);
+	sb = find_sub(sl, s->portid);
+	ok = !err && sb && sb->acks == 101 && sb->last_acked == first + 99;
+	if (!check(ok, "per-subscriber ACKS += 101, LAST_ACKED_SEQ the "
+		   "range's last (an older ack after it does not lower it)"))
+		diag("err %s found %d acks %llu last %llu (want %llu)",
+		     ename(err), !!sb,
+		     (unsigned long long)(sb ? sb->acks : 0),
+		     (unsigned long long)(sb ? sb->last_acked : 0),
+		     (unsigned long long)(first + 99));
+
+	/* refused by the handler, counted in ACKS_REJECTED */
+	err = do_ack_range(s, first, 101, NULL, NULL);
+	check_err(err, -EINVAL, "beyond the newest", s, "a range past the "
+		  "newest event -> EINVAL");
+	err = do_ack_range(s, first + 100, 1, NULL, NULL);
+	check_err(err, -EINVAL, "never published", s, "a range starting at "
+		  "the next (unpublished) seq -> EINVAL");
+	err = do_ack_range(s, 0, 5, NULL, NULL);
+	check_err(err, -EINVAL, "never published", s, "a range from seq 0 "
+		  "-> EINVAL");
+	err = do_ack_range(s, first, 2, &status, NULL);
+	check_err(err, -EINVAL, "answered on its own", s, "COUNT with STATUS "
+		  "(a range of answers) -> EINVAL");
+	err = do_ack_range(s, first, 2, NULL, &other_epoch);
+	check_err(err, -ESTALE, "epoch", s, "a range with another EPOCH -> "
+		  "ESTALE");
+	stats_now(c, &s2);
+	CHECK_DELTA(&s1, &s2, ACKS, 0);
+	CHECK_DELTA(&s1, &s2, ACKS_REJECTED, 5);
+
+	/* refused by the policy (1 .. EMIT_COUNT_MAX) */
+	err = do_ack_range(s, first, 0, NULL, NULL);
+	check_err(err, -ERANGE, "", s, "COUNT 0 -> ERANGE, with extack");
+	err = do_ack_range(s, first, NLPUSH_EMIT_COUNT_MAX + 1, NULL, NULL);
+	check_err(err, -ERANGE, "", s, "COUNT above %u -> ERANGE",
+		  NLPUSH_EMIT_COUNT_MAX);
+	nlr_close(s);
+	free(sl);
+	free(er);
+}

@@ -6,6 +6,8 @@ enum ControlRequest: Equatable, Sendable {
     case unsubscribe
     /// ACK: STATUS (and PAYLOAD) answer a request; EPOCH names the module load.
     case ack(seq: UInt64, status: Int32?, payload: [UInt8]?, epoch: UInt64? = nil)
+    /// ACK with COUNT: the events `seq ..< seq + count` in one message.
+    case ackRange(seq: UInt64, count: UInt32, epoch: UInt64?)
     case getStats
     case getSubscribers
     /// REPLAY from `from` (all when nil), at most `count` events (all when nil).
@@ -21,7 +23,7 @@ enum ControlRequest: Equatable, Sendable {
         switch self {
         case .subscribe: Proto.Cmd.subscribe.rawValue
         case .unsubscribe: Proto.Cmd.unsubscribe.rawValue
-        case .ack: Proto.Cmd.ack.rawValue
+        case .ack, .ackRange: Proto.Cmd.ack.rawValue
         case .getStats: Proto.Cmd.getStats.rawValue
         case .getSubscribers: Proto.Cmd.getSubscribers.rawValue
         case .replay: Proto.Cmd.replay.rawValue
@@ -45,7 +47,7 @@ enum ControlRequest: Equatable, Sendable {
         switch self {
         case .subscribe: .subscribe
         case .unsubscribe: .unsubscribe
-        case .ack: .ack
+        case .ack, .ackRange: .ack
         case .getStats: .stats
         case .getSubscribers: .subscribers
         case .replay: .replay
@@ -68,6 +70,10 @@ enum ControlRequest: Equatable, Sendable {
             var a: [WireAttribute] = [.u64(A.seq.rawValue, seq)]
             if let status { a.append(.s32(A.status.rawValue, status)) }
             if let payload { a.append(.binary(A.payload.rawValue, payload)) }
+            if let epoch { a.append(.u64(A.epoch.rawValue, epoch)) }
+            return a
+        case .ackRange(let seq, let count, let epoch):
+            var a: [WireAttribute] = [.u64(A.seq.rawValue, seq), .u32(A.count.rawValue, count)]
             if let epoch { a.append(.u64(A.epoch.rawValue, epoch)) }
             return a
         case .replay(let from, let count):
@@ -107,6 +113,9 @@ enum ControlRequest: Equatable, Sendable {
         }
         if case .replay(_, let count?) = self, !(1...Proto.emitCountMax).contains(count) {
             throw .invalidArgument(reason: "replay count must be 1...\(Proto.emitCountMax), got \(count)")
+        }
+        if case .ackRange(_, let count, _) = self, !(1...Proto.emitCountMax).contains(count) {
+            throw .invalidArgument(reason: "ack range count must be 1...\(Proto.emitCountMax), got \(count)")
         }
         if case .emit(_, _, let count, let flags, let timeout) = self {
             if let count, !(1...Proto.emitCountMax).contains(count) {

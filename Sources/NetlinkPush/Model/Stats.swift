@@ -10,9 +10,11 @@ public struct Stats: Sendable, Hashable {
     public var deliveryErrors: UInt64 = 0
     /// Publications refused before a sequence number was assigned.
     public var publishFailures: UInt64 = 0
-    /// Accepted acknowledgements.
+    /// Events acknowledged and requests answered: an ack of a range
+    /// (``Subscription/ack(_:)``) counts each event of it.
     public var acks: UInt64 = 0
-    /// Rejected acknowledgements (no pending request for the sequence number).
+    /// Ack messages refused (a sequence number never published, no pending request for
+    /// an answer, another load's epoch, ...).
     public var acksRejected: UInt64 = 0
     /// Requests published (events with reply wanted).
     public var requests: UInt64 = 0

@@ -6,7 +6,8 @@ public struct SubscriberInfo: Sendable, Hashable {
     public var name: String = ""
     /// Process (tgid) that subscribed.
     public var pid: UInt32 = 0
-    /// Acknowledgements it sent.
+    /// Events it acknowledged and requests it answered (an ack of a range counts each
+    /// event of it).
     public var acks: UInt64 = 0
     /// Highest sequence number it acknowledged.
     public var lastAckedSeq: UInt64 = 0

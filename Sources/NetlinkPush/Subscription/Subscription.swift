@@ -88,6 +88,45 @@ public final class Subscription: Sendable {
         try await core.perform(request)
     }
 
+    /// Acknowledges every plain event of `events` with as few messages as it can: each run
+    /// of consecutive sequence numbers (of one ``Event/epoch``) becomes one
+    /// `NLPUSH_CMD_ACK` carrying `SEQ` and `COUNT`, which the kernel takes in one step
+    /// whatever the run's length. Suspends until the kernel accepted them all.
+    ///
+    /// Made for the batches of ``Subscription/Events/AsyncIterator/nextBatch()``: acking
+    /// once per batch instead of once per event costs one round trip per wake-up of the
+    /// reader rather than per event.
+    ///
+    /// ```swift
+    /// var items = sub.events.makeAsyncIterator()
+    /// while let batch = try await items.nextBatch() {
+    ///     let events = batch.compactMap(\.event)
+    ///     for e in events { process(e) }
+    ///     try await sub.ack(events)
+    /// }
+    /// ```
+    ///
+    /// Requests (``Event/wantsReply``) are left out: a request is answered on its own,
+    /// by a responder, with ``ack(_:status:reply:)``. An empty sequence (or one of
+    /// requests only) sends nothing. The kernel counts each event of a range as one ack
+    /// (``Stats/acks``, ``SubscriberInfo/acks``), and the range's last sequence number as
+    /// ``SubscriberInfo/lastAckedSeq``.
+    ///
+    /// - Throws: what ``ack(_:status:reply:)`` throws for a plain event, for the first
+    ///   range the kernel refused (`EINVAL` for a sequence number that was never
+    ///   published, `ESTALE` for an earlier load's); ranges before it were acknowledged.
+    public func ack(_ events: some Sequence<Event>) async throws(NetlinkPushError) {
+        for range in AckRanges(events) {
+            let started = ContinuousClock.now
+            defer { core.metrics.ackEnded(startedAt: started) }
+            if range.count == 1 {
+                try await core.perform(.ack(seq: range.first, status: nil, payload: nil, epoch: range.epoch))
+            } else {
+                try await core.perform(.ackRange(seq: range.first, count: range.count, epoch: range.epoch))
+            }
+        }
+    }
+
     /// Whether this subscription registered as a responder (``SubscriptionOptions/responder``).
     public var isResponder: Bool { core.options.responder }
 
@@ -201,6 +240,28 @@ public final class Subscription: Sendable {
                 batch = next
                 index = 1
                 return batch.items[0]
+            }
+
+            /// Every item the reader has handed over and ``next()`` has not returned yet,
+            /// at least one: the rest of the current batch, or, when it is used up, the
+            /// next batch once it arrives (all that one wake-up of the reader thread read
+            /// from the socket). nil, and throws, where ``next()`` would. Mixes freely
+            /// with ``next()``.
+            ///
+            /// One call per batch instead of one per item lets a consumer act per batch:
+            /// acknowledge it with one message (``Subscription/ack(_:)``), write it
+            /// in one system call, take one lock.
+            public mutating func nextBatch() async throws(NetlinkPushError) -> [SubscriptionItem]? {
+                if base != nil, !ended, index < batch.items.count, !Task.isCancelled {
+                    defer { index = batch.items.count }
+                    return Array(batch.items[index...])
+                }
+                guard let first = try await next() else { return nil }
+                if index == 1 {  // a batch just arrived: all of it, without a copy
+                    index = batch.items.count
+                    return batch.items
+                }
+                return [first]
             }
 
             private mutating func end() {
@@ -374,5 +435,42 @@ final class SubscriptionCore: Sendable {
         }
         metrics.buffer(items: 0, bytes: 0)
         control.close()
+    }
+}
+
+/// The runs of consecutive sequence numbers (one epoch each) of the plain events of a
+/// sequence, in its order, each at most `Proto.emitCountMax` long.
+struct AckRanges: Sequence, IteratorProtocol {
+    struct Range: Equatable {
+        var first: UInt64
+        var count: UInt32
+        var epoch: UInt64?
+    }
+
+    private var events: AnyIterator<Event>
+    private var pending: Range?
+
+    init(_ events: some Sequence<Event>) {
+        var it = events.makeIterator()
+        self.events = AnyIterator { it.next() }
+    }
+
+    mutating func next() -> Range? {
+        while let e = events.next() {
+            if e.wantsReply { continue }
+            let epoch = e.epoch == 0 ? nil : e.epoch
+            if var run = pending, run.epoch == epoch, run.count < Proto.emitCountMax,
+                e.seq == run.first &+ UInt64(run.count)
+            {
+                run.count += 1
+                pending = run
+                continue
+            }
+            let done = pending
+            pending = Range(first: e.seq, count: 1, epoch: epoch)
+            if let done { return done }
+        }
+        defer { pending = nil }
+        return pending
     }
 }
