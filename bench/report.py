@@ -135,47 +135,50 @@ def eps_str(m):
     return s + (" ⚠" if m["lost"] else "")
 
 
+def thr_groups():
+    """(size, subscribers, producer, medians by consumer, events/s getter) of
+    every throughput row that has a cell"""
+    for size in sorted({c["size"] for c in thr_cells}):
+        for subs in sorted({c["subscribers"] for c in thr_cells}):
+            for prod in ("test", "emit"):
+                ms = {k: cell(size, subs, prod, k) for k in CONS_NAMES}
+                if any(ms.values()):
+                    yield size, subs, prod, ms, (lambda k, ms=ms: ms[k]["events_per_s"] if ms[k] else None)
+
+
+def over(a, b):
+    return a / b if a and b else None
+
+
 ratios = []
 thr_rows = []
-for size in sorted({c["size"] for c in thr_cells}):
-    for subs in sorted({c["subscribers"] for c in thr_cells}):
-        for prod in ("test", "emit"):
-            ms = {k: cell(size, subs, prod, k) for k in CONS_NAMES}
-            if not any(ms.values()):
-                continue
-            g = lambda k: ms[k]["events_per_s"] if ms[k] else None
-            r_raw = g("swift") / g("c_raw") if g("swift") and g("c_raw") else None
-            r_nl = g("swift") / g("c_libnl") if g("swift") and g("c_libnl") else None
-            r_ack = g("swift_ack") / g("c_raw_ack") if g("swift_ack") and g("c_raw_ack") else None
-            ratios.append({"size": size, "subscribers": subs, "producer": prod,
-                           "swift_over_c_raw": r_raw, "swift_over_c_libnl": r_nl,
-                           "swift_ack_over_c_raw_ack": r_ack})
-            thr_rows.append([f"{size:,} B", subs, prod, eps_str(ms["c_raw"]), eps_str(ms["c_libnl"]),
-                             eps_str(ms["swift"]), fmt_ratio(g("swift"), g("c_raw")),
-                             fmt_ratio(g("swift"), g("c_libnl")), eps_str(ms["c_raw_ack"]),
-                             eps_str(ms["swift_ack"]), fmt_ratio(g("swift_ack"), g("c_raw_ack"))])
+for size, subs, prod, ms, g in thr_groups():
+    ratios.append({"size": size, "subscribers": subs, "producer": prod,
+                   "swift_over_c_raw": over(g("swift"), g("c_raw")),
+                   "swift_over_c_libnl": over(g("swift"), g("c_libnl")),
+                   "swift_ack_over_c_raw_ack": over(g("swift_ack"), g("c_raw_ack"))})
+    thr_rows.append([f"{size:,} B", subs, prod, eps_str(ms["c_raw"]), eps_str(ms["c_libnl"]),
+                     eps_str(ms["swift"]), fmt_ratio(g("swift"), g("c_raw")),
+                     fmt_ratio(g("swift"), g("c_libnl")), eps_str(ms["c_raw_ack"]),
+                     eps_str(ms["swift_ack"]), fmt_ratio(g("swift_ack"), g("c_raw_ack"))])
 
 # acknowledged / unacknowledged throughput of the same listener: one ACK per
 # event ("each") and one ACK SEQ COUNT per batch read ("batched")
 ack_rows = []
 ack_ratios = []
-for size in sorted({c["size"] for c in thr_cells}):
-    for subs in sorted({c["subscribers"] for c in thr_cells}):
-        for prod in ("test", "emit"):
-            ms = {k: cell(size, subs, prod, k) for k in CONS_NAMES}
-            g = lambda k: ms[k]["events_per_s"] if ms[k] else None
-            if not (g("swift_ack_batch") or g("c_raw_ack_batch")):
-                continue
-            ack_ratios.append({"size": size, "subscribers": subs, "producer": prod,
-                               "c_raw_ack_over_c_raw": g("c_raw_ack") / g("c_raw") if g("c_raw_ack") and g("c_raw") else None,
-                               "c_raw_ack_batch_over_c_raw": g("c_raw_ack_batch") / g("c_raw") if g("c_raw_ack_batch") and g("c_raw") else None,
-                               "swift_ack_over_swift": g("swift_ack") / g("swift") if g("swift_ack") and g("swift") else None,
-                               "swift_ack_batch_over_swift": g("swift_ack_batch") / g("swift") if g("swift_ack_batch") and g("swift") else None})
-            ack_rows.append([f"{size:,} B", subs, prod,
-                             eps_str(ms["c_raw"]), eps_str(ms["c_raw_ack"]), eps_str(ms["c_raw_ack_batch"]),
-                             fmt_ratio(g("c_raw_ack"), g("c_raw")), fmt_ratio(g("c_raw_ack_batch"), g("c_raw")),
-                             eps_str(ms["swift"]), eps_str(ms["swift_ack"]), eps_str(ms["swift_ack_batch"]),
-                             fmt_ratio(g("swift_ack"), g("swift")), fmt_ratio(g("swift_ack_batch"), g("swift"))])
+for size, subs, prod, ms, g in thr_groups():
+    if not (g("swift_ack_batch") or g("c_raw_ack_batch")):
+        continue
+    ack_ratios.append({"size": size, "subscribers": subs, "producer": prod,
+                       "c_raw_ack_over_c_raw": over(g("c_raw_ack"), g("c_raw")),
+                       "c_raw_ack_batch_over_c_raw": over(g("c_raw_ack_batch"), g("c_raw")),
+                       "swift_ack_over_swift": over(g("swift_ack"), g("swift")),
+                       "swift_ack_batch_over_swift": over(g("swift_ack_batch"), g("swift"))})
+    ack_rows.append([f"{size:,} B", subs, prod,
+                     eps_str(ms["c_raw"]), eps_str(ms["c_raw_ack"]), eps_str(ms["c_raw_ack_batch"]),
+                     fmt_ratio(g("c_raw_ack"), g("c_raw")), fmt_ratio(g("c_raw_ack_batch"), g("c_raw")),
+                     eps_str(ms["swift"]), eps_str(ms["swift_ack"]), eps_str(ms["swift_ack_batch"]),
+                     fmt_ratio(g("swift_ack"), g("swift")), fmt_ratio(g("swift_ack_batch"), g("swift"))])
 
 thr_lat_rows = []
 for size in sorted({c["size"] for c in thr_cells}):
