@@ -79,11 +79,13 @@ struct EncodingTests {
                 R(first: 7, count: 1, epoch: 8), R(first: 3, count: 1, epoch: 8), R(first: 4, count: 1, epoch: nil),
             ])
         #expect(ranges([Event(seq: 5, flags: .replyWanted)]).isEmpty)
-        let max = UInt64(Proto.emitCountMax)
+        // split at the kernel's COUNT limit (3 here: a million events would take a
+        // minute on the debug kernel under TCG and hold up the other tests)
         #expect(
-            ranges((1...(max + 2)).lazy.map { Event(seq: $0) }) == [
-                R(first: 1, count: Proto.emitCountMax, epoch: nil), R(first: max + 1, count: 2, epoch: nil),
+            Array(AckRanges((1...8).map { Event(seq: $0) }, maxCount: 3)) == [
+                R(first: 1, count: 3, epoch: nil), R(first: 4, count: 3, epoch: nil), R(first: 7, count: 2, epoch: nil),
             ])
+        #expect(Proto.emitCountMax == 1_000_000, "the default limit is the spec's emit-count-max")
         #expect(throws: NetlinkPushError.self) { try ControlRequest.ackRange(seq: 1, count: 0, epoch: nil).validate() }
         #expect(throws: Never.self) { try ControlRequest.ackRange(seq: 1, count: 2, epoch: nil).validate() }
     }

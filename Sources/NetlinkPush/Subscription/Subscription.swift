@@ -439,7 +439,7 @@ final class SubscriptionCore: Sendable {
 }
 
 /// The runs of consecutive sequence numbers (one epoch each) of the plain events of a
-/// sequence, in its order, each at most `Proto.emitCountMax` long.
+/// sequence, in its order, each at most `maxCount` long (the kernel's `COUNT` limit).
 struct AckRanges: Sequence, IteratorProtocol {
     struct Range: Equatable {
         var first: UInt64
@@ -449,17 +449,19 @@ struct AckRanges: Sequence, IteratorProtocol {
 
     private var events: AnyIterator<Event>
     private var pending: Range?
+    private let maxCount: UInt32
 
-    init(_ events: some Sequence<Event>) {
+    init(_ events: some Sequence<Event>, maxCount: UInt32 = Proto.emitCountMax) {
         var it = events.makeIterator()
         self.events = AnyIterator { it.next() }
+        self.maxCount = Swift.max(maxCount, 1)
     }
 
     mutating func next() -> Range? {
         while let e = events.next() {
             if e.wantsReply { continue }
             let epoch = e.epoch == 0 ? nil : e.epoch
-            if var run = pending, run.epoch == epoch, run.count < Proto.emitCountMax,
+            if var run = pending, run.epoch == epoch, run.count < maxCount,
                 e.seq == run.first &+ UInt64(run.count)
             {
                 run.count += 1
