@@ -17,6 +17,7 @@
 #                       KASAN, lockdep, kmemleak, UBSAN, fault injection;
 #                       booted with panic_on_warn=1)
 #   NLPUSH_DEBUG_VM_TIMEOUT, NLPUSH_DEBUG_STEP_TIMEOUT  its limits (3000, 1200 s)
+#   NLPUSH_DEBUG_SKIP_SUITES  suites the debug lane leaves out (default 50-prometheus)
 #
 # Auto-pick (scripts/kernels.sh): Debian 5.10 from the bullseye chroot of
 # scripts/chroot-kernel.sh, the newest installed Debian 6.1 image, the 6.12
