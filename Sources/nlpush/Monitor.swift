@@ -236,7 +236,9 @@ struct Consumer: Sendable {
                     handle(item, index: index, into: &sum)
                     if case .event(let e) = item, ack, !e.wantsReply {
                         if ackEach {
-                            await acknowledge([e], index: index, subscription: s, into: &sum)
+                            await acknowledge(e.seq...e.seq, count: 1, index: index, into: &sum) { () async throws(NetlinkPushError) in
+                                try await s.ack(e)
+                            }
                         } else {
                             toAck.append(e)
                         }
@@ -261,17 +263,25 @@ struct Consumer: Sendable {
     private func acknowledge(
         _ events: [Event], index: Int, subscription s: Subscription, into sum: inout SubscriberSummary
     ) async {
-        guard !events.isEmpty else { return }
-        do {
-            try await s.ack(events)
-            sum.acked += UInt64(events.count)
+        guard let first = events.first, let last = events.last else { return }
+        await acknowledge(first.seq...last.seq, count: events.count, index: index, into: &sum) {
+            () async throws(NetlinkPushError) in try await s.ack(events)
+        }
+    }
+
+    /// Runs one ack call for `count` events and accounts for its outcome.
+    private func acknowledge(
+        _ seqs: ClosedRange<UInt64>, count: Int, index: Int, into sum: inout SubscriberSummary,
+        _ call: () async throws(NetlinkPushError) -> Void
+    ) async {
+        do throws(NetlinkPushError) {
+            try await call()
+            sum.acked += UInt64(count)
             // done with the events only once the kernel took the ack
             sum.lastNs = monotonicNow()
         } catch {
             sum.ackErrors += 1
-            if sum.ackErrors == 1 {
-                Out.error("subscriber \(index): ack of seq \(events[0].seq)...\(events[events.count - 1].seq) failed: \(error)")
-            }
+            if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(seqs) failed: \(error)") }
         }
     }
 

@@ -63,7 +63,7 @@ struct EncodingTests {
 
     @Test("ack ranges: runs of consecutive plain events of one epoch, requests left out, split at COUNT's maximum")
     func ackRanges() {
-        typealias R = AckRanges.Range
+        typealias R = AckRange
         func ranges(_ events: some Sequence<Event>) -> [R] { Array(AckRanges(events)) }
         #expect(ranges([Event]()).isEmpty)
         #expect(ranges((1...5).map { Event(seq: $0, epoch: 7) }) == [R(first: 1, count: 5, epoch: 7)])

@@ -440,24 +440,17 @@ final class SubscriptionCore: Sendable {
 
 /// The runs of consecutive sequence numbers (one epoch each) of the plain events of a
 /// sequence, in its order, each at most `maxCount` long (the kernel's `COUNT` limit).
-struct AckRanges: Sequence, IteratorProtocol {
-    struct Range: Equatable {
-        var first: UInt64
-        var count: UInt32
-        var epoch: UInt64?
-    }
-
-    private var events: AnyIterator<Event>
-    private var pending: Range?
+struct AckRanges<Events: IteratorProtocol<Event>>: Sequence, IteratorProtocol {
+    private var events: Events
+    private var pending: AckRange?
     private let maxCount: UInt32
 
-    init(_ events: some Sequence<Event>, maxCount: UInt32 = Proto.emitCountMax) {
-        var it = events.makeIterator()
-        self.events = AnyIterator { it.next() }
+    init<S: Sequence<Event>>(_ events: S, maxCount: UInt32 = Proto.emitCountMax) where S.Iterator == Events {
+        self.events = events.makeIterator()
         self.maxCount = Swift.max(maxCount, 1)
     }
 
-    mutating func next() -> Range? {
+    mutating func next() -> AckRange? {
         while let e = events.next() {
             if e.wantsReply { continue }
             let epoch = e.epoch == 0 ? nil : e.epoch
@@ -469,10 +462,17 @@ struct AckRanges: Sequence, IteratorProtocol {
                 continue
             }
             let done = pending
-            pending = Range(first: e.seq, count: 1, epoch: epoch)
+            pending = AckRange(first: e.seq, count: 1, epoch: epoch)
             if let done { return done }
         }
         defer { pending = nil }
         return pending
     }
+}
+
+/// One `ACK SEQ COUNT` (see ``AckRanges``).
+struct AckRange: Equatable {
+    var first: UInt64
+    var count: UInt32
+    var epoch: UInt64?
 }
