@@ -18,8 +18,9 @@ struct Respond: AsyncParsableCommand {
             dropped). The first Ctrl-C (or SIGTERM) stops taking requests and waits \
             for the running commands to answer; a second one kills them (their \
             requests are answered with -ECANCELED, -125). Without \
-            --exec, answers in process at once with --status, and --reply, --reply-hex \
-            or --echo as the payload. It registers as a responder (NLPUSH_F_RESPONDER): \
+            --exec, answers in process with --status, and --reply, --reply-hex or \
+            --echo as the payload, on the library's reader thread the moment a request \
+            arrives (one wake-up per request). It registers as a responder (NLPUSH_F_RESPONDER): \
             while none is registered, requests fail at once with ENOTCONN. The first \
             responder to answer wins; later answers are refused by the kernel.
             """
@@ -90,6 +91,11 @@ struct Respond: AsyncParsableCommand {
     private var commandTimeout: DurationArgument { timeout ?? .seconds(60) }
     private var commandJobs: Int { jobs ?? 1 }
 
+    /// A replayed request published over a minute ago: it expired long since.
+    static func longExpired(_ e: Event) -> Bool {
+        e.flags.contains(.replayed) && e.latencyNs > 60_000_000_000
+    }
+
     /// The largest reply payload the kernel takes.
     static let replyLimit = 61440
 
@@ -104,13 +110,28 @@ struct Respond: AsyncParsableCommand {
         try await guarded("respond") {
             let filter = try TypeFilter(type)
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
-            let sub = try channel.respond(name: "\(name)-\(getpid())")
+            let state = RespondState()
+            let sub: Subscription
+            if exec == nil {
+                // In process: answered on the library's reader thread as each request
+                // arrives (one wake-up per request); the loop below prints the lines.
+                let status = self.status ?? 0
+                let echo = self.echo
+                let reply = fixedReply ?? []
+                let limit = count
+                sub = try channel.respond(name: "\(name)-\(getpid())") { e in
+                    guard filter.admits(e.type), !state.isStopping, !Respond.longExpired(e) else { return nil }
+                    if let limit, !state.takeAnswer(below: limit) { return nil }
+                    return Answer(status: status, reply: echo ? e.payload : reply)
+                }
+            } else {
+                sub = try channel.respond(name: "\(name)-\(getpid())")
+            }
             let running = RunningCommands()
             let answerer = Answerer(
                 exec: exec, timeout: commandTimeout.duration, status: status ?? 0, echo: echo, fixedReply: fixedReply ?? [],
                 json: common.json, quiet: quiet, running: running)
             let slots = Slots(capacity: commandJobs)
-            let state = RespondState()
             // Stop taking requests, let the running commands finish and answer, then end
             // (which unregisters: requests that came meanwhile fail with ENOTCONN, or go
             // to another responder).
@@ -145,8 +166,17 @@ struct Respond: AsyncParsableCommand {
             var accepted = 0
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for try await item in sub.events {
-                    guard case .event(let e) = item, e.wantsReply, filter.admits(e.type) else { continue }
-                    if e.flags.contains(.replayed) && e.latencyNs > 60_000_000_000 { continue }  // long expired
+                    guard case .event(let e) = item, e.wantsReply else { continue }
+                    if let answered = e.answered {  // in process, by the reader thread
+                        accepted += 1
+                        if let error = answerer.report(e, answered) {
+                            state.fail(error)
+                            stop()
+                        }
+                        if let count, accepted >= count { stop() }
+                        continue
+                    }
+                    guard exec != nil, filter.admits(e.type), !Respond.longExpired(e) else { continue }
                     if state.isStopping { continue }
                     await slots.acquire()
                     if state.isStopping {
@@ -200,14 +230,36 @@ struct Answerer: Sendable {
         do {
             try await sub.ack(e, status: status, reply: result.output)
         } catch {
-            if case .rejected(_, let errno, _) = error, errno == ENOENT || errno == ESTALE {
-                outcome = "expired"  // timed out, another responder answered first, or reloaded
-            } else {
-                return error
-            }
+            guard Self.expired(error) else { return error }
+            outcome = "expired"
         }
-        let took = monotonicNow() - started
-        if quiet { return nil }
+        printLine(e, result, outcome: outcome, took: monotonicNow() - started)
+        return nil
+    }
+
+    /// A request the reader thread answered in process: nil, or the error that should
+    /// end respond (the kernel refused the answer for another reason than its expiry).
+    func report(_ e: Event, _ answered: AnsweredRequest) -> NetlinkPushError? {
+        var outcome = "answered"
+        if let error = answered.error {
+            guard Self.expired(error) else { return error }
+            outcome = "expired"
+        }
+        let result = CommandResult(ending: .exited(answered.answer.status), output: answered.answer.reply)
+        printLine(e, result, outcome: outcome, took: answered.tookNs)
+        return nil
+    }
+
+    /// The request timed out, another responder answered first, or the module was reloaded.
+    private static func expired(_ error: NetlinkPushError) -> Bool {
+        if case .rejected(_, let errno, _) = error, errno == ENOENT || errno == ESTALE { return true }
+        return false
+    }
+
+    /// The line about one answered request (nothing with --quiet).
+    private func printLine(_ e: Event, _ result: CommandResult, outcome: String, took: UInt64) {
+        let status = result.ending.status
+        if quiet { return }
         if json {
             var j = JSONLine()
             j.add("kind", "reply")
@@ -233,7 +285,6 @@ struct Answerer: Sendable {
                 "seq=\(e.seq) type=\(e.type) request=\(e.payload.count)B -> status=\(status) reply=\(result.output.count)B\(notes) \(outcome) in \(Format.duration(ns: took)) \(Format.preview(result.output, max: 32))"
             )
         }
-        return nil
     }
 }
 
@@ -300,6 +351,8 @@ private final class RespondState: Sendable {
     let stopping = Atomic<Bool>(false)
     /// The first error that ended respond.
     let failure = Mutex<NetlinkPushError?>(nil)
+    /// Requests the reader thread answered (in process, with --count).
+    private let answers = Atomic<Int>(0)
 
     var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
@@ -307,4 +360,9 @@ private final class RespondState: Sendable {
     func beginStopping() -> Bool { !stopping.exchange(true, ordering: .sequentiallyConsistent) }
 
     func fail(_ error: NetlinkPushError) { failure.withLock { $0 = $0 ?? error } }
+
+    /// True while fewer than `limit` answers were taken (and takes one).
+    func takeAnswer(below limit: Int) -> Bool {
+        answers.add(1, ordering: .sequentiallyConsistent).newValue <= limit
+    }
 }

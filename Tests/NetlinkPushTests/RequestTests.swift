@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import NetlinkPush
 import NetlinkPushTesting
@@ -104,6 +105,57 @@ struct RequestTests {
         #expect(stats.requests == 1)
         #expect(stats.replies == 1)
         #expect(stats.requestsPending == 0)
+    }
+
+    @Test("an answer handler answers on the reader thread, before anyone reads the events")
+    func inlineAnswer() async throws {
+        let calls = Mutex<[UInt64]>([])
+        let responder = try channel.respond(name: "inline") { e in
+            calls.withLock { $0.append(e.seq) }
+            return e.type == 5 ? Answer(status: 7, reply: e.payload.reversed()) : nil
+        }
+        kernel.publish(count: 2)  // plain events: not the handler's
+        // nobody iterates the events yet: only the reader thread can answer this one
+        let reply = try await channel.request(type: 5, payload: [1, 2, 3], timeout: .seconds(5))
+        #expect(reply.status == 7 && reply.payload == [3, 2, 1] && reply.portID == responder.portID)
+        #expect(calls.withLock { $0 } == [3], "called for the request only")
+        // a request the handler leaves (nil) is answered in the loop, as without a handler
+        let left = Task { try await channel.request(type: 6, payload: [9], timeout: .seconds(5)) }
+        var r = Reading(responder)
+        let items = try await r.items(4)
+        #expect(items.map { describe($0) } == events(1...4))
+        #expect(items[0].event?.answered == nil && items[1].event?.answered == nil)
+        let answered = try #require(items[2].event?.answered)
+        #expect(answered.isAccepted && answered.answer == Answer(status: 7, reply: [3, 2, 1]))
+        let request = try #require(items[3].event)
+        #expect(request.wantsReply && request.answered == nil)
+        try await responder.ack(request, status: 1, reply: [8])
+        #expect(try await left.value.status == 1)
+        #expect(calls.withLock { $0 } == [3, 4])
+        #expect(kernel.stats.replies == 2 && kernel.stats.requestsPending == 0)
+    }
+
+    @Test("an answer the kernel refuses is reported in Event.answered; the request stays pending")
+    func inlineAnswerRefused() async throws {
+        let responder = try channel.respond(name: "inline-bad") { e in
+            Answer(status: 0, reply: [UInt8](repeating: 1, count: 61441))  // over the limit
+        }
+        let requester = Task { try await channel.request(payload: [1], timeout: .milliseconds(300)) }
+        var r = Reading(responder)
+        let request = try #require(try await r.items(1).first?.event)
+        let answered = try #require(request.answered)
+        #expect(!answered.isAccepted)
+        guard case .invalidArgument = answered.error else {
+            Issue.record("want invalidArgument, got \(String(describing: answered.error))")
+            return
+        }
+        await #expect(throws: NetlinkPushError.self) { _ = try await requester.value }  // its timeout
+        #expect(kernel.stats.requestTimeouts == 1)
+        // once expired, an answer is refused with ENOENT: what respond reports as "expired"
+        await #expect(throws: NetlinkPushError.rejected(
+            operation: .ack, errno: ENOENT,
+            extack: "no pending request for this sequence number (expired or already answered)")
+        ) { try await responder.ack(request, status: 0) }
     }
 
     @Test("answering twice: ENOENT; a request acked without status: invalid; by a watcher: EPERM")

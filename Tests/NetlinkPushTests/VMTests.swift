@@ -232,6 +232,53 @@ struct VMTests {
         #expect(try await watching.value >= 1)  // it saw requests, and answered none (replies == 0)
     }
 
+    @Test("an answer handler answers nlpush_request() and EMIT requests on the reader thread")
+    func inlineAnswers() async throws {
+        try #require(ModuleState.isTestProducerLoaded, "nlpush_test.ko and debugfs needed")
+        let channel = try NetlinkPushChannel(logger: logger)
+        // status 40 + type, reply de ad + the first four payload bytes; type 99 left to the loop
+        let sub = try channel.respond(name: "inline") { e in
+            e.type == 99 ? nil : Answer(status: 40 + Int32(e.type), reply: [0xde, 0xad] + e.payload.prefix(4))
+        }
+        // nobody iterates the events while these are answered
+        #expect(await Debugfs.write("request", "64 5000 9") > 0)
+        let line = Debugfs.read("request")
+        #expect(line.hasPrefix("status=49 reply=dead"), "read back: \(line)")
+        for i in 0..<20 {
+            let r = try await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 3, payload: [UInt8(i)], timeout: .seconds(5))
+            }.get()
+            #expect(r.status == 43 && r.payload == [0xde, 0xad, UInt8(i)] && r.portID == sub.portID)
+        }
+        // the loop sees the 21 answered requests (accepted), then answers type 99 itself
+        let late = Task {
+            try await asyncResult { () async throws(NetlinkPushError) -> Reply in
+                try await channel.request(type: 99, payload: [1], timeout: .seconds(5))
+            }.get()
+        }
+        var accepted = 0
+        var byLoop = 0
+        var items = sub.events.makeAsyncIterator()  // kept: the subscription lives while it does
+        while accepted + byLoop < 22, let item = try await items.next() {
+            guard case .event(let e) = item, e.wantsReply else { continue }
+            if let a = e.answered {
+                #expect(a.isAccepted, "seq \(e.seq): \(String(describing: a.error))")
+                #expect(a.answer.status == 40 + Int32(e.type))
+                accepted += 1
+            } else {
+                #expect(e.type == 99)
+                try await sub.ack(e, status: 5)
+                byLoop += 1
+            }
+        }
+        #expect(accepted == 21 && byLoop == 1)
+        #expect(try await late.value.status == 5)
+        let me = try await channel.subscribers().first { $0.portID == sub.portID }
+        #expect(me?.replies == 22)
+        sub.cancel()
+        while try await items.next() != nil {}
+    }
+
     @Test("a request whose only responder goes away fails with ENOTCONN before its timeout")
     func responderGoesAway() async throws {
         let channel = try NetlinkPushChannel(logger: logger)

@@ -5,6 +5,12 @@
 # cli (the binary) and the helpers they share. Exits the suite when the CLI
 # is not built.
 cli=$ROOT/.build/debug/nlpush
+# How long a background CLI process the suite stops itself (SIGINT, --count)
+# may live at most: a guard against a hang, not a timing. On the debug kernel
+# under TCG one CLI start costs 3-5 s and a block of checks beside a
+# background responder took over 120 s on a loaded machine (the old guard
+# killed respond mid-block: CI, 2026-12-07).
+guard=900
 
 # expect_rc NAME RC CMD...: CMD exits with RC, prints exactly one line on
 # stderr and nothing on stdout

@@ -134,7 +134,7 @@ public final class NetlinkPushChannel: Sendable {
     public func subscribe(name: String, options: SubscriptionOptions = .init()) throws(NetlinkPushError)
         -> Subscription
     {
-        try start(name: name, options: options, resume: nil)
+        try start(name: name, options: options, resume: nil, answerer: nil)
     }
 
     /// Registers a subscriber that resumes after the event `seq`: it first delivers every
@@ -172,21 +172,21 @@ public final class NetlinkPushChannel: Sendable {
     public func subscribe(
         name: String, from seq: UInt64, epoch: UInt64? = nil, options: SubscriptionOptions = .init()
     ) throws(NetlinkPushError) -> Subscription {
-        try start(name: name, options: options, resume: ResumePoint(seq: seq, epoch: epoch))
+        try start(name: name, options: options, resume: ResumePoint(seq: seq, epoch: epoch), answerer: nil)
     }
 
     /// ``startOnce(name:options:resume:)``; when the family id it used is stale (the
     /// module was reloaded since the channel resolved it), it resolves again and retries
     /// once, as ``perform(_:timeoutMs:awaitingReply:onMessage:)`` does.
-    private func start(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
-        -> Subscription
-    {
+    private func start(
+        name: String, options: SubscriptionOptions, resume: ResumePoint?, answerer: AnswerHandler?
+    ) throws(NetlinkPushError) -> Subscription {
         let id = familyID
         do {
-            return try startOnce(name: name, options: options, resume: resume)
+            return try startOnce(name: name, options: options, resume: resume, answerer: answerer)
         } catch {
             guard try refreshFamily(after: error, used: id) != nil else { throw error }
-            return try startOnce(name: name, options: options, resume: resume)
+            return try startOnce(name: name, options: options, resume: resume, answerer: answerer)
         }
     }
 
@@ -202,9 +202,9 @@ public final class NetlinkPushChannel: Sendable {
         return fresh
     }
 
-    private func startOnce(name: String, options: SubscriptionOptions, resume: ResumePoint?) throws(NetlinkPushError)
-        -> Subscription
-    {
+    private func startOnce(
+        name: String, options: SubscriptionOptions, resume: ResumePoint?, answerer: AnswerHandler?
+    ) throws(NetlinkPushError) -> Subscription {
         try ControlRequest.subscribe(name: name).validate()
         try options.validate()
         let fam = familyInfo
@@ -259,7 +259,7 @@ public final class NetlinkPushChannel: Sendable {
             let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
             let core = SubscriptionCore(
                 name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
-                continuation: continuation, metrics: metrics.options)
+                continuation: continuation, metrics: metrics.options, answerer: answerer)
             // The consuming task cancelled while waiting for items (or the stream gone).
             continuation.onTermination = { _ in core.stop() }
             reader = Reader(
@@ -410,6 +410,47 @@ public final class NetlinkPushChannel: Sendable {
         var o = options
         o.responder = true
         return try subscribe(name: name, options: o)
+    }
+
+    /// Registers a responder that answers requests on its reader thread, the moment each
+    /// arrives: one thread wakes up per request, as in a C responder, instead of the
+    /// reader and then the task looping over ``Subscription/events``.
+    ///
+    /// `answer` is called for each request (an event that ``Event/wantsReply``) as it is
+    /// delivered, live or replayed during recovery; the ``Answer`` it returns is sent at
+    /// once from the same thread (`NLPUSH_CMD_ACK` with `STATUS` and `REPLY`, as
+    /// ``Subscription/ack(_:status:reply:)`` sends it) and the kernel's verdict is read
+    /// there too. The request is then delivered to ``Subscription/events`` as usual, with
+    /// ``Event/answered`` telling the answer and whether the kernel took it (`ENOENT`:
+    /// expired, or another responder was first); do not answer it again. Return nil to
+    /// leave a request to the loop over ``Subscription/events`` (its
+    /// ``Event/answered`` is then nil: answer it there with
+    /// ``Subscription/ack(_:status:reply:)``).
+    ///
+    /// ```swift
+    /// let sub = try channel.respond(name: "ping") { request in
+    ///     request.type == 7 ? Answer(status: 0, reply: request.payload) : nil
+    /// }
+    /// for try await item in sub.events {
+    ///     if case .event(let e) = item, let error = e.answered?.error {
+    ///         print("seq \(e.seq): the kernel refused the answer: \(error)")
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// `answer` runs on the library's reader thread: while it runs, no other event of the
+    /// subscription is read. Keep it short and never block in it (no I/O, no waiting for
+    /// a lock held across `await`); work that takes time belongs in the loop. It is not
+    /// called for a request the subscription's buffer has no room for until that request
+    /// is replayed (see ``SubscriptionOptions/bufferCapacity``).
+    ///
+    /// - Throws: what ``subscribe(name:options:)`` throws.
+    public func respond(
+        name: String, options: SubscriptionOptions = .init(), answer: @escaping @Sendable (Event) -> Answer?
+    ) throws(NetlinkPushError) -> Subscription {
+        var o = options
+        o.responder = true
+        return try start(name: name, options: o, resume: nil, answerer: answer)
     }
 
     /// Registers a responder that resumes after the event `seq`:

@@ -48,6 +48,10 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
     /// event created by hand); acknowledgements carry it back when it is not 0, and the
     /// kernel refuses them with `ESTALE` once the module was reloaded.
     public var epoch: UInt64
+    /// For a request answered on the reader thread by the subscription's answer handler
+    /// (``NetlinkPushChannel/respond(name:options:answer:)``): the answer and whether the
+    /// kernel took it. nil for every other event (do not answer such a request again).
+    public var answered: AnsweredRequest?
 
     /// Creates an event (mostly useful in tests).
     public init(
@@ -61,6 +65,7 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
         self.timestampNs = timestampNs
         self.payload = payload
         self.receivedNs = receivedNs
+        answered = nil
     }
 
     /// Whether the producer waits for an answer (``EventFlags/replyWanted``).

@@ -385,8 +385,40 @@ final class Reader {
             return false
         }
         tracker.delivered(e.seq)
-        enqueue(.event(e), bytes: e.payload.count)
+        if e.wantsReply, let answerer = core.answerer {
+            var e = e
+            e.answered = answerInline(e, answerer)
+            enqueue(.event(e), bytes: e.payload.count)
+        } else {
+            enqueue(.event(e), bytes: e.payload.count)
+        }
         return true
+    }
+
+    /// Calls the subscription's answer handler for request `e` and, when it answers,
+    /// sends the answer from this thread. The kernel handles an `NLPUSH_CMD_ACK` within
+    /// the `sendmsg()` (the producer has its `REPLY` when it returns) and queues its
+    /// verdict at once, so the wait below is for a message already there (read on this
+    /// thread by ``ControlIO/submit``); its deadline only guards against a stuck kernel.
+    private func answerInline(_ e: Event, _ answerer: AnswerHandler) -> AnsweredRequest? {
+        guard let answer = answerer(e) else { return nil }
+        let started = ContinuousClock.now
+        defer { core.metrics.ackEnded(startedAt: started) }
+        var error: NetlinkPushError?
+        do throws(NetlinkPushError) {
+            guard let fam = family else { throw .familyNotFound(family: nlpushFamilyName) }
+            try core.control.performBlocking(
+                .ack(seq: e.seq, status: answer.status, payload: answer.reply, epoch: e.epoch == 0 ? nil : e.epoch),
+                familyID: fam.id)
+        } catch let failure {
+            error = failure
+            logger.debug(
+                "nlpush answer refused",
+                metadata: ["subscription": "\(core.name)", "seq": "\(e.seq)", "error": "\(failure)"])
+        }
+        let now = monotonicNanoseconds()
+        let since = e.receivedNs != 0 && e.receivedNs <= now ? e.receivedNs : now
+        return AnsweredRequest(answer: answer, error: error, tookNs: now - since)
     }
 
     private func lost(_ range: ClosedRange<UInt64>) {

@@ -297,6 +297,9 @@ final class SubscriptionLifetime: Sendable {
 }
 
 /// State shared between the reader thread, the consumer and callers of `ack`.
+/// An answer handler of ``NetlinkPushChannel/respond(name:options:answer:)``.
+typealias AnswerHandler = @Sendable (Event) -> Answer?
+
 final class SubscriptionCore: Sendable {
     struct Shared {
         var family: FamilyInfo?
@@ -319,12 +322,16 @@ final class SubscriptionCore: Sendable {
     let continuation: AsyncStream<ItemBatch>.Continuation
     let shared: Mutex<Shared>
     let metrics: SubscriptionMetrics
+    /// Answers requests on the reader thread (``NetlinkPushChannel/respond(name:options:answer:)``).
+    let answerer: AnswerHandler?
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
-        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation, metrics: MetricsOptions = .init()
+        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation, metrics: MetricsOptions = .init(),
+        answerer: AnswerHandler? = nil
     ) {
         self.name = name
+        self.answerer = answerer
         self.options = options
         self.metrics = SubscriptionMetrics(subscription: name, options: options.metrics ?? metrics)
         self.logger = logger

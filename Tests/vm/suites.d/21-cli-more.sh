@@ -23,7 +23,7 @@ startup_ms=$startup0_ms
 
 # --- respond --exec: a per-request timeout kills the command (its process
 # group) and answers -ETIMEDOUT
-timeout 120 "$cli" respond --exec 'sleep 31; echo late' --timeout 300ms --count 1 --json >"$T/rt.json" 2>"$T/rt.err" &
+timeout "$guard" "$cli" respond --exec 'sleep 31; echo late' --timeout 300ms --count 1 --json >"$T/rt.json" 2>"$T/rt.err" &
 r=$!
 wait_responders 1
 t0=$(date +%s%N)
@@ -42,7 +42,7 @@ check "... and nothing of the command is left running (sh nor sleep)" [ -z "$(pg
 # --jobs N: up to N commands at once, never more. Each command notes itself
 # in a directory, waits 2 s and answers how many it saw there.
 D=$(mktemp -d -p "$T")
-timeout 120 "$cli" respond --exec "touch $D/\$\$; sleep 2; ls $D | wc -l; rm $D/\$\$" --jobs 2 --count 4 --json \
+timeout "$guard" "$cli" respond --exec "touch $D/\$\$; sleep 2; ls $D | wc -l; rm $D/\$\$" --jobs 2 --count 4 --json \
 	>"$T/rj.json" 2>"$T/rj.err" &
 r=$!
 wait_responders 1
@@ -59,7 +59,7 @@ check "... never more than 2 commands at once, and 2 at once at some point (each
 	[ "$(tr ' ' '\n' <<<"$seen" | sort -n | tail -n1)" = 2 ]
 
 # a command that does not read its input: EPIPE, not a SIGPIPE death
-timeout 120 "$cli" respond --exec 'exec 0<&-; echo ignored' --count 2 --json >"$T/rp.json" 2>"$T/rp.err" &
+timeout "$guard" "$cli" respond --exec 'exec 0<&-; echo ignored' --count 2 --json >"$T/rp.json" 2>"$T/rp.err" &
 r=$!
 wait_responders 1
 "$cli" emit --wait-reply --size 60k --timeout 10s --json >"$T/ep1.json" 2>&1
@@ -219,7 +219,7 @@ if command -v setpriv >/dev/null; then
 	check "module reloaded with unprivileged_listen=1" \
 		[ "$(cat /sys/module/nlpush/parameters/unprivileged_listen)" = Y ]
 	base=$(subscribers)
-	timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$cli" monitor --count 3 --json \
+	timeout "$guard" setpriv --reuid=65534 --regid=65534 --clear-groups "$cli" monitor --count 3 --json \
 		>"$T/u.json" 2>"$T/u.err" &
 	u=$!
 	check "an unprivileged monitor starts, saying on stderr it is not registered nor acking" \
