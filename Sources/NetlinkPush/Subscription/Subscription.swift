@@ -296,10 +296,10 @@ final class SubscriptionLifetime: Sendable {
     deinit { core.stop() }
 }
 
-/// State shared between the reader thread, the consumer and callers of `ack`.
 /// An answer handler of ``NetlinkPushChannel/respond(name:options:answer:)``.
 typealias AnswerHandler = @Sendable (Event) -> Answer?
 
+/// State shared between the reader thread, the consumer and callers of `ack`.
 final class SubscriptionCore: Sendable {
     struct Shared {
         var family: FamilyInfo?
