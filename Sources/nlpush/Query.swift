@@ -23,20 +23,7 @@ struct StatsCommand: AsyncParsableCommand {
         }
         try await guarded("stats") {
             let s = try await NetlinkPushChannel(logger: common.logger("nlpush")).stats()
-            let rows: [(String, String)] = [
-                ("published", "\(s.published)"), ("delivered", "\(s.delivered)"),
-                ("no_listeners", "\(s.noListeners)"), ("delivery_errors", "\(s.deliveryErrors)"),
-                ("publish_failures", "\(s.publishFailures)"), ("acks", "\(s.acks)"),
-                ("acks_rejected", "\(s.acksRejected)"), ("requests", "\(s.requests)"),
-                ("replies", "\(s.replies)"), ("request_timeouts", "\(s.requestTimeouts)"),
-                ("requests_pending", "\(s.requestsPending)"), ("subscribers", "\(s.subscribers)"),
-                ("oldest_seq", "\(s.oldestSeq)"), ("next_seq", "\(s.nextSeq)"),
-                ("ring_events", "\(s.ringEvents)"), ("ring_bytes", "\(s.ringBytes)"),
-                ("ring_max_events", "\(s.ringMaxEvents)"), ("ring_max_bytes", "\(s.ringMaxBytes)"),
-                ("replayed", "\(s.replayed)"), ("responders", "\(s.responders)"),
-                ("txq_drops", "\(s.txqDrops)"), ("requests_failed", "\(s.requestsFailed)"),
-                ("replies_undelivered", "\(s.repliesUndelivered)"), ("epoch", "\(s.epoch)"),
-            ]
+            let rows = StatsField.all.map { ($0.key, "\($0.value(s))") } + [("epoch", "\(s.epoch)")]
             if common.json {
                 var j = JSONLine()
                 j.add("kind", "stats")
