@@ -540,6 +540,14 @@ void test_bulk(struct nlr_sock *c)
 
 #define FLUSH_ROUNDS	10000
 #define FLUSH_LIMIT_MS	10
+/*
+ * A round whose events are not queued within FLUSH_LIMIT_MS gets this much
+ * longer, with nothing published meanwhile: a lost flush (the events wait
+ * for the next publication) never delivers them; a transmit work item
+ * merely descheduled on a loaded TCG guest with KASAN does (one round of
+ * 10,000 in a CI run of the debug lane, 2026-12-07).
+ */
+#define FLUSH_GRACE_MS	1000
 
 struct flush_prod {
 	pthread_t th;
@@ -587,6 +595,7 @@ void test_flush(struct nlr_sock *c)
 	pthread_barrier_t bar;
 	struct nlr_sock *l;
 	uint64_t t0, max_lat = 0, late = 0, missed = 0, errs = 0, stale = 0;
+	uint64_t slow = 0;
 	int round, k;
 	char first[200] = "";
 
@@ -604,7 +613,7 @@ void test_flush(struct nlr_sock *c)
 	}
 	t0 = nlr_now_ns();
 	for (round = 0; round < FLUSH_ROUNDS; round++) {
-		uint64_t lo, hi, got = 0, want, deadline, now;
+		uint64_t lo, hi, got = 0, want, deadline, now, grace;
 		bool final = false;
 
 		pthread_barrier_wait(&bar);	/* go */
@@ -625,6 +634,7 @@ void test_flush(struct nlr_sock *c)
 		want = p[0].count + p[1].count;
 		hi = lo + want;
 		deadline = now + FLUSH_LIMIT_MS * 1000000ull;
+		grace = deadline + FLUSH_GRACE_MS * 1000000ull;
 		while (got < want) {
 			int64_t left = ((int64_t)(deadline - nlr_now_ns()) +
 					999999) / 1000000;
@@ -635,17 +645,20 @@ void test_flush(struct nlr_sock *c)
 			 * Past the limit (this thread may have been descheduled
 			 * itself): whatever is queued already counts, so drain
 			 * the socket without waiting, to its last datagram.
+			 * Then, still short, wait out the grace period.
 			 */
-			if (left <= 0) {
+			if (left <= 0 && !final) {
 				final = true;
 				left = 0;
+			} else if (final) {
+				left = ((int64_t)(grace - nlr_now_ns()) +
+					999999) / 1000000;
+				if (left <= 0)
+					break;
 			}
 			n = nlr_recv(l, left);
-			if (n <= 0) {
-				if (final)
-					break;
-				continue;
-			}
+			if (n <= 0)
+				continue;	/* the next turn ends at the grace */
 			now = nlr_now_ns();
 			for (nlh = (struct nlmsghdr *)l->rx; NLMSG_OK(nlh, n);
 			     nlh = NLMSG_NEXT(nlh, n)) {
@@ -666,11 +679,14 @@ void test_flush(struct nlr_sock *c)
 					late++;
 			}
 		}
+		if (got == want && final)
+			slow++;
 		if (got < want && !missed++)
 			snprintf(first, sizeof(first),
 				 "round %d: %llu of %llu events (seqs "
 				 "%llu..%llu) not received %d ms after "
-				 "publication", round, (unsigned long long)got,
+				 "publication, nor within the grace period",
+				 round, (unsigned long long)got,
 				 (unsigned long long)want,
 				 (unsigned long long)lo,
 				 (unsigned long long)(hi - 1), FLUSH_LIMIT_MS);
@@ -681,14 +697,19 @@ void test_flush(struct nlr_sock *c)
 		pthread_join(p[k].th, NULL);
 	pthread_barrier_destroy(&bar);
 	diag("lost flush: %d rounds in %llu ms, worst latency %llu us, "
-	     "%llu read after %d ms, %llu from earlier rounds", FLUSH_ROUNDS,
+	     "%llu read after %d ms, %llu from earlier rounds, %llu rounds "
+	     "complete only after %d ms (the reader or the transmit work "
+	     "descheduled; within the %d ms grace, nothing published "
+	     "meanwhile)", FLUSH_ROUNDS,
 	     (unsigned long long)ms_since(t0),
 	     (unsigned long long)(max_lat / 1000), (unsigned long long)late,
-	     FLUSH_LIMIT_MS, (unsigned long long)stale);
+	     FLUSH_LIMIT_MS, (unsigned long long)stale,
+	     (unsigned long long)slow, FLUSH_LIMIT_MS, FLUSH_GRACE_MS);
 	if (!check(!missed && !errs && !l->overruns,
-		   "%d bursts of 2 producers after a quiet period: the last "
-		   "event of each queued for the listener within %d ms",
-		   FLUSH_ROUNDS, FLUSH_LIMIT_MS))
+		   "%d bursts of 2 producers after a quiet period: every "
+		   "event sent without waiting for the next publication "
+		   "(queued within %d ms, or %d ms on a descheduled guest)",
+		   FLUSH_ROUNDS, FLUSH_LIMIT_MS, FLUSH_GRACE_MS))
 		diag("%llu rounds missed events, %llu EMIT errors, %d "
 		     "overruns; first: %s", (unsigned long long)missed,
 		     (unsigned long long)errs, l->overruns, first);
