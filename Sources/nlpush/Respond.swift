@@ -111,26 +111,23 @@ struct Respond: AsyncParsableCommand {
             let filter = try TypeFilter(type)
             let channel = try NetlinkPushChannel(logger: common.logger("nlpush"))
             let state = RespondState()
-            let sub: Subscription
-            if exec == nil {
-                // In process: answered on the library's reader thread as each request
-                // arrives (one wake-up per request); the loop below prints the lines.
-                let status = self.status ?? 0
-                let echo = self.echo
-                let reply = fixedReply ?? []
-                let limit = count
-                sub = try channel.respond(name: "\(name)-\(getpid())") { e in
-                    guard filter.admits(e.type), !state.isStopping, !Respond.longExpired(e) else { return nil }
-                    if let limit, !state.takeAnswer(below: limit) { return nil }
-                    return Answer(status: status, reply: echo ? e.payload : reply)
-                }
-            } else {
-                sub = try channel.respond(name: "\(name)-\(getpid())")
-            }
             let running = RunningCommands()
             let answerer = Answerer(
                 exec: exec, timeout: commandTimeout.duration, status: status ?? 0, echo: echo, fixedReply: fixedReply ?? [],
                 json: common.json, quiet: quiet, running: running)
+            let sub: Subscription
+            if exec == nil {
+                // In process: answered on the library's reader thread as each request
+                // arrives (one wake-up per request); the loop below prints the lines.
+                let limit = count
+                sub = try channel.respond(name: "\(name)-\(getpid())") { e in
+                    guard filter.admits(e.type), !state.isStopping, !Respond.longExpired(e) else { return nil }
+                    if let limit, !state.takeAnswer(below: limit) { return nil }
+                    return answerer.inProcess(e)
+                }
+            } else {
+                sub = try channel.respond(name: "\(name)-\(getpid())")
+            }
             let slots = Slots(capacity: commandJobs)
             // Stop taking requests, let the running commands finish and answer, then end
             // (which unregisters: requests that came meanwhile fail with ENOTCONN, or go
@@ -220,7 +217,8 @@ struct Answerer: Sendable {
             result = await CommandRunner.run(
                 exec, input: e.payload, timeout: timeout, outputLimit: Respond.replyLimit, running: running)
         } else {
-            result = CommandResult(ending: .exited(status), output: echo ? e.payload : fixedReply)
+            let a = inProcess(e)
+            result = CommandResult(ending: .exited(a.status), output: a.reply)
         }
         if case .notStarted = result.ending {
             Out.error("nlpush respond: cannot run /bin/sh: \(result.ending.text)")
@@ -236,6 +234,9 @@ struct Answerer: Sendable {
         printLine(e, result, outcome: outcome, took: monotonicNow() - started)
         return nil
     }
+
+    /// The answer without --exec: --status, and --reply/--reply-hex or --echo.
+    func inProcess(_ e: Event) -> Answer { Answer(status: status, reply: echo ? e.payload : fixedReply) }
 
     /// A request the reader thread answered in process: nil, or the error that should
     /// end respond (the kernel refused the answer for another reason than its expiry).
