@@ -225,19 +225,25 @@ struct Consumer: Sendable {
 
     func consume(index: Int, subscription s: Subscription) async -> SubscriberSummary {
         var sum = SubscriberSummary(index: index, name: s.name)
+        // Batches of views: the payloads stay in the batch's buffer (no allocation per
+        // event); an owned Event is made only to print one or to ack one on its own.
         // Plain events of the batch in hand, acknowledged together once it is handled.
         // A monitor is no responder: it never touches requests (a plain ack of one is
         // refused, and an answer must come from a responder).
-        var toAck: [Event] = []
+        var toAck: [EventView] = []
         do {
             var items = s.events.makeAsyncIterator()
-            while let batch = try await items.nextBatch() {
+            while let batch = try await items.nextEventBatch() {
                 for item in batch {
-                    handle(item, index: index, into: &sum)
-                    if case .event(let e) = item, ack, !e.wantsReply {
+                    guard case .event(let e) = item else {
+                        if case .notice(let n) = item { handle(n, index: index, into: &sum) }
+                        continue
+                    }
+                    if filter.admits(e.type) { record(e, into: &sum) }
+                    if ack, !e.wantsReply {
                         if ackEach {
                             await acknowledge(e.seq...e.seq, count: 1, index: index, into: &sum) { () async throws(NetlinkPushError) in
-                                try await s.ack(e)
+                                try await s.ack(e.event)
                             }
                         } else {
                             toAck.append(e)
@@ -261,7 +267,7 @@ struct Consumer: Sendable {
 
     /// Acknowledges `events` (one message per run of consecutive sequence numbers).
     private func acknowledge(
-        _ events: [Event], index: Int, subscription s: Subscription, into sum: inout SubscriberSummary
+        _ events: [EventView], index: Int, subscription s: Subscription, into sum: inout SubscriberSummary
     ) async {
         guard let first = events.first, let last = events.last else { return }
         await acknowledge(first.seq...last.seq, count: events.count, index: index, into: &sum) {
@@ -285,11 +291,11 @@ struct Consumer: Sendable {
         }
     }
 
-    /// Records and prints one item.
+    /// Records and prints one notice (events go to ``record(_:into:)``).
     private func handle(_ item: SubscriptionItem, index: Int, into sum: inout SubscriberSummary) {
         switch item {
-        case .event(let e):
-            if filter.admits(e.type) { record(e, into: &sum) }
+        case .event:
+            break  // not a notice
         case .lost(let range):
             sum.lost += UInt64(range.count)
             if !done(sum) { Out.lost(range, subscriber: index, json: json) }
@@ -331,7 +337,7 @@ struct Consumer: Sendable {
         Out.line(j.text)
     }
 
-    private func record(_ e: Event, into sum: inout SubscriberSummary) {
+    private func record(_ e: EventView, into sum: inout SubscriberSummary) {
         sum.received += 1
         if sum.firstNs == 0 {
             sum.firstNs = e.receivedNs
@@ -351,13 +357,13 @@ struct Consumer: Sendable {
             if !ok { sum.corrupt += 1 }
         }
         if quiet { return }
-        Out.line(format.line(e, subscriber: sum.index, latencyNs: latency, intact: verify ? ok : nil))
+        Out.line(format.line(e.event, subscriber: sum.index, latencyNs: latency, intact: verify ? ok : nil))
     }
 }
 
 /// nlpush_test's payload rule: byte i of the event with sequence number s is (s + i) % 251.
 enum Pattern {
-    static func check(_ payload: [UInt8], seq: UInt64) -> Bool {
+    static func check(_ payload: some Collection<UInt8>, seq: UInt64) -> Bool {
         var v = Int(seq % 251)
         for b in payload {
             if b != UInt8(v) { return false }

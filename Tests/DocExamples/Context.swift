@@ -29,3 +29,6 @@ var saved: (seq: UInt64, epoch: UInt64) {
     get { fatalError("compiled, never run") }
     set {}
 }
+
+/// The application's parser of a payload it does not keep.
+func parse(_ bytes: UnsafeRawBufferPointer) {}

@@ -10,7 +10,7 @@ private struct Harness {
     let core: SubscriptionCore
 
     init(name: String = "host") throws {
-        let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
+        let (stream, continuation) = AsyncStream<EventBatch>.makeStream()
         let core = SubscriptionCore(
             name: name, options: .init(), logger: NetlinkPushChannel.silentLogger, control: try ControlConnection(),
             wake: try EventFD(), family: FamilyInfo(id: 0x7ff0, version: 2, eventsGroup: 1),
@@ -23,7 +23,7 @@ private struct Harness {
     /// What the reader thread hands over.
     func yield(_ seqs: ClosedRange<UInt64>) {
         for _ in seqs { core.reserveNotice() }
-        _ = core.continuation.yield(ItemBatch(items: seqs.map { .event(Event(seq: $0)) }, bytes: 0))
+        _ = core.continuation.yield(EventBatch(seqs.map { Event(seq: $0) }))
     }
 
     /// Closes the sockets, as the reader thread does when it exits.
@@ -134,7 +134,7 @@ struct LifetimeTests {
         h = nil  // the subscription and its sequence are gone: only the iterator is left
         #expect(!core.isStopping)
         core.reserveNotice()
-        _ = core.continuation.yield(ItemBatch(items: [.event(Event(seq: 1))], bytes: 0))
+        _ = core.continuation.yield(EventBatch([Event(seq: 1)]))
         #expect(try await it.next()?.event?.seq == 1)
         #expect(!core.isStopping)
         _ = consume it

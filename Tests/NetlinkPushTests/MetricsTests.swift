@@ -11,7 +11,7 @@ private func makeCore(
     channelMetrics: MetricsOptions = .init()
 ) throws -> (Subscription, SubscriptionCore) {
     try withMetricsFactory(metrics) {
-        let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
+        let (stream, continuation) = AsyncStream<EventBatch>.makeStream()
         let core = SubscriptionCore(
             name: name, options: options, logger: NetlinkPushChannel.silentLogger, control: try ControlConnection(),
             wake: try EventFD(), family: FamilyInfo(id: 0x7ff0, version: 2, eventsGroup: 1),
@@ -23,16 +23,14 @@ private func makeCore(
 
 /// Hands `items` over as the reader does: reserved in the buffer, then one stream element.
 private func handOver(_ core: SubscriptionCore, _ items: [SubscriptionItem]) {
-    var bytes = 0
     for item in items {
         if case .event(let e) = item {
             #expect(core.reserve(bytes: e.payload.count))
-            bytes += e.payload.count
         } else {
             core.reserveNotice()
         }
     }
-    _ = core.yield(ItemBatch(items: items, bytes: bytes))
+    _ = core.yield(EventBatch(items: items))
 }
 
 @Suite("metrics: names, dimensions and values (swift-metrics TestMetrics, no kernel needed)")

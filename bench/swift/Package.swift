@@ -35,5 +35,15 @@ let package = Package(
             dependencies: [.product(name: "NetlinkPush", package: "nlpush")],
             path: "Sources/DecodeStream"
         ),
+        // A whole subscription (reader thread, hand-off, consumer) over the in-memory
+        // FakeKernel: what bench/pipeline-profile.sh counts instructions of.
+        .executableTarget(
+            name: "PipelineProfile",
+            dependencies: [
+                .product(name: "NetlinkPush", package: "nlpush"),
+                .product(name: "NetlinkPushTesting", package: "nlpush"),
+            ],
+            path: "Sources/PipelineProfile"
+        ),
     ]
 )

@@ -256,7 +256,7 @@ public final class NetlinkPushChannel: Sendable {
             if let ctrlGroup = transport.controllerNotifyGroup() { try events.joinGroup(ctrlGroup) }
 
             // Unbounded: the reader bounds what it buffers itself (reserve/consumed).
-            let (stream, continuation) = AsyncStream<ItemBatch>.makeStream()
+            let (stream, continuation) = AsyncStream<EventBatch>.makeStream()
             let core = SubscriptionCore(
                 name: name, options: options, logger: logger, control: subControl, wake: wake, family: fam,
                 continuation: continuation, metrics: metrics.options, answerer: answerer)

@@ -43,15 +43,14 @@ struct SubscriptionMetrics: Sendable {
             ackLatency: CoreMetrics.Timer(label: p + "ack_latency_seconds", dimensions: dims))
     }
 
-    /// The reader thread handed `items` to the consumer (one stream element).
-    func handedOver(_ items: [SubscriptionItem]) {
+    /// The reader thread handed `batch` to the consumer (one stream element).
+    func handedOver(_ batch: EventBatch) {
         guard let h = handles else { return }
-        var events = 0
         var lost: UInt64 = 0
         var recovered = 0
-        for item in items {
-            switch item {
-            case .event: events += 1
+        for notice in batch.notices {
+            switch notice {
+            case .event: break  // events are not notices
             case .lost(let range): lost &+= range.upperBound &- range.lowerBound &+ 1
             case .recovered(let count): recovered += count
             case .disconnected: h.disconnects.increment()
@@ -59,6 +58,7 @@ struct SubscriptionMetrics: Sendable {
             case .reloaded: break
             }
         }
+        let events = batch.count - batch.notices.count
         if events > 0 { h.received.increment(by: Int64(events)) }
         if lost > 0 { h.lost.increment(by: Int64(clamping: lost)) }
         if recovered > 0 { h.recovered.increment(by: Int64(recovered)) }

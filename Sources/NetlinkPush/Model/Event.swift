@@ -51,7 +51,12 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
     /// For a request answered on the reader thread by the subscription's answer handler
     /// (``NetlinkPushChannel/respond(name:options:answer:)``): the answer and whether the
     /// kernel took it. nil for every other event (do not answer such a request again).
-    public var answered: AnsweredRequest?
+    public var answered: AnsweredRequest? {
+        get { answeredBox?.value }
+        set { answeredBox = newValue.map(AnsweredBox.init) }
+    }
+    /// Boxed: rare, and large inline (an `Event` is copied and destroyed per event).
+    private var answeredBox: AnsweredBox?
 
     /// Creates an event (mostly useful in tests).
     public init(
@@ -65,7 +70,7 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
         self.timestampNs = timestampNs
         self.payload = payload
         self.receivedNs = receivedNs
-        answered = nil
+        answeredBox = nil
     }
 
     /// Whether the producer waits for an answer (``EventFlags/replyWanted``).
@@ -94,4 +99,12 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "Event(seq: \(seq), type: \(type), flags: \(flags), \(payload.count) bytes)"
     }
+}
+
+/// The storage of ``Event/answered``: compared and hashed by value.
+final class AnsweredBox: Sendable, Hashable {
+    let value: AnsweredRequest
+    init(_ value: AnsweredRequest) { self.value = value }
+    static func == (a: AnsweredBox, b: AnsweredBox) -> Bool { a.value == b.value }
+    func hash(into h: inout Hasher) { h.combine(value) }
 }

@@ -19,7 +19,7 @@ final class Reader {
     private var nextReconnectAttempt: UInt64 = 0
     private var finished = false
     /// Items not yet handed to the stream (see ``flush()``).
-    private var batch = ItemBatch()
+    private var batch = EventBatch()
     /// The socket reported ENOBUFS (or a truncated datagram): events were dropped
     /// somewhere in what is queued. Recovery waits until the queue is drained: the
     /// queued events are still good, and the gaps they reveal that the ring still
@@ -319,7 +319,10 @@ final class Reader {
                 do throws(NetlinkPushError) {
                     let g = try GenlMessage(m)
                     guard Proto.isEventCommand(g.command) else { continue }
-                    handleLive(try MessageDecoder.event(g, receivedNs: receivedNs))
+                    let raw = try MessageDecoder.rawEvent(g)
+                    if !deliverInOrder(raw, receivedNs: receivedNs) {
+                        handleLive(raw.event(receivedNs: receivedNs))
+                    }
                 } catch {
                     logger.debug("nlpush: malformed event dropped", metadata: ["error": "\(error)"])
                 }
@@ -338,6 +341,25 @@ final class Reader {
     }
 
     // MARK: delivery
+
+    /// The common case, without an ``Event`` of its own: the next live event in
+    /// sequence, nothing held back or skipped, not a request for the answer handler. Its
+    /// payload goes straight from the receive buffer into the batch. false: nothing
+    /// done, ``handleLive(_:)`` takes it.
+    @inline(__always)
+    private func deliverInOrder(_ raw: MessageDecoder.RawEvent, receivedNs: UInt64) -> Bool {
+        guard !overflowed, heldBack.isEmpty, tracker.classifyLive(raw.seq) == .deliver,
+            !(raw.wantsReply && core.answerer != nil)
+        else { return false }
+        guard core.reserve(bytes: raw.payload.count) else { return false }  // handleLive notes the overflow
+        tail = nil
+        tracker.delivered(raw.seq)
+        batch.append(
+            seq: raw.seq, type: raw.type, flags: raw.flags, timestampNs: raw.timestampNs, receivedNs: receivedNs,
+            epoch: raw.epoch, payload: raw.payload)
+        flushIfFull()
+        return true
+    }
 
     private func handleLive(_ e: Event) {
         tail = nil  // it reveals whether events before it were dropped
@@ -388,9 +410,9 @@ final class Reader {
         if e.wantsReply, let answerer = core.answerer {
             var e = e
             e.answered = answerInline(e, answerer)
-            enqueue(.event(e), bytes: e.payload.count)
+            enqueue(e)
         } else {
-            enqueue(.event(e), bytes: e.payload.count)
+            enqueue(e)
         }
         return true
     }
@@ -428,22 +450,28 @@ final class Reader {
 
     private func notice(_ item: SubscriptionItem) {
         core.reserveNotice()
-        enqueue(item, bytes: 0)
+        batch.append(notice: item)
+        flushIfFull()
     }
 
-    private func enqueue(_ item: SubscriptionItem, bytes: Int) {
-        batch.items.append(item)
-        batch.bytes += bytes
-        if batch.items.count >= Reader.maxBatchItems || batch.bytes >= Reader.maxBatchBytes { flush() }
+    private func enqueue(_ e: Event) {
+        batch.append(e)
+        flushIfFull()
+    }
+
+    @inline(__always)
+    private func flushIfFull() {
+        if batch.count >= Reader.maxBatchItems || batch.storage.count >= Reader.maxBatchBytes { flush() }
     }
 
     /// Hands the pending items to the consumer: one stream element, so one task
     /// resumption, per batch.
     func flush() {
-        guard !batch.items.isEmpty else { return }
+        guard !batch.isEmpty else { return }
         let full = batch
-        batch = ItemBatch()
-        batch.items.reserveCapacity(min(full.items.count * 2, Reader.maxBatchItems))
+        batch = EventBatch()
+        batch.reserveCapacity(
+            items: min(full.count * 2, Reader.maxBatchItems), bytes: min(full.storage.count * 2, Reader.maxBatchBytes))
         if finished { return }
         if case .terminated = core.yield(full) { finished = true }
     }

@@ -33,7 +33,7 @@ public final class Subscription: Sendable {
     let core: SubscriptionCore
     private let lifetime: SubscriptionLifetime
 
-    init(core: SubscriptionCore, stream: AsyncStream<ItemBatch>) {
+    init(core: SubscriptionCore, stream: AsyncStream<EventBatch>) {
         self.core = core
         name = core.name
         portID = core.control.portID
@@ -116,7 +116,29 @@ public final class Subscription: Sendable {
     ///   range the kernel refused (`EINVAL` for a sequence number that was never
     ///   published, `ESTALE` for an earlier load's); ranges before it were acknowledged.
     public func ack(_ events: some Sequence<Event>) async throws(NetlinkPushError) {
-        for range in AckRanges(events) {
+        try await ack(ranges: AckRanges(events))
+    }
+
+    /// Acknowledges every plain event of `batch` (from
+    /// ``Subscription/Events/AsyncIterator/nextEventBatch()``) as the `ack` of a sequence of events
+    /// does: one `NLPUSH_CMD_ACK` per run of consecutive sequence numbers; requests and
+    /// notices are left out.
+    ///
+    /// - Throws: what the `ack` of a sequence of events throws.
+    public func ack(_ batch: EventBatch) async throws(NetlinkPushError) {
+        try await ack(ranges: AckRanges(batch.events))
+    }
+
+    /// Acknowledges every plain event of `views` (events of ``EventBatch``es) as the
+    /// `ack` of a sequence of events does.
+    ///
+    /// - Throws: what the `ack` of a sequence of events throws.
+    public func ack(_ views: some Sequence<EventView>) async throws(NetlinkPushError) {
+        try await ack(ranges: AckRanges(views))
+    }
+
+    private func ack<Events>(ranges: AckRanges<Events>) async throws(NetlinkPushError) {
+        for range in ranges {
             let started = ContinuousClock.now
             defer { core.metrics.ackEnded(startedAt: started) }
             if range.count == 1 {
@@ -159,7 +181,7 @@ public final class Subscription: Sendable {
         /// What iterating throws.
         public typealias Failure = NetlinkPushError
 
-        let stream: AsyncStream<ItemBatch>
+        let stream: AsyncStream<EventBatch>
         let core: SubscriptionCore
         let lifetime: SubscriptionLifetime
 
@@ -177,19 +199,19 @@ public final class Subscription: Sendable {
             /// What `next()` throws.
             public typealias Failure = NetlinkPushError
 
-            private var base: AsyncStream<ItemBatch>.AsyncIterator?
+            private var base: AsyncStream<EventBatch>.AsyncIterator?
             private let core: SubscriptionCore
             /// Stops the subscription when the last copy of the iterator goes away.
             private let token: IterationToken?
             /// Keeps a subscription iterated as `channel.subscribe(...).events` (neither the
             /// subscription nor the sequence held by anyone else) alive while iterated.
             private let lifetime: SubscriptionLifetime?
-            private var batch = ItemBatch()
+            private var batch = EventBatch()
             private var index = 0
             private var ended = false
 
             init(
-                base: AsyncStream<ItemBatch>.AsyncIterator, core: SubscriptionCore, token: IterationToken,
+                base: AsyncStream<EventBatch>.AsyncIterator, core: SubscriptionCore, token: IterationToken,
                 lifetime: SubscriptionLifetime
             ) {
                 self.base = base
@@ -213,33 +235,41 @@ public final class Subscription: Sendable {
             ///   first one of its sequence; the reader's error when the event socket failed
             ///   beyond recovery (once; then nil).
             public mutating func next() async throws(NetlinkPushError) -> SubscriptionItem? {
-                guard var it = base else { throw .alreadyIterated(subscription: core.name) }
+                guard base != nil else { throw .alreadyIterated(subscription: core.name) }
                 if ended { return nil }
                 if Task.isCancelled {
                     // Items still buffered here are dropped with the subscription.
                     end()
                     return nil
                 }
-                if index < batch.items.count {
+                if index < batch.endIndex {
                     defer { index += 1 }
-                    return batch.items[index]
+                    return batch.item(at: index)
                 }
-                if !batch.items.isEmpty {
+                guard try await receive() else { return nil }
+                index = 1
+                return batch.item(at: 0)
+            }
+
+            /// Waits for the reader's next batch (the previous one used up). false: the
+            /// sequence ended (and its error thrown, once).
+            private mutating func receive() async throws(NetlinkPushError) -> Bool {
+                guard var it = base else { throw .alreadyIterated(subscription: core.name) }
+                if !batch.isEmpty {
                     // The whole previous batch left the buffer: give its room back.
-                    core.consumed(items: batch.items.count, bytes: batch.bytes)
-                    batch = ItemBatch()
+                    core.consumed(items: batch.count, bytes: batch.storage.count)
+                    batch = EventBatch()
                 }
                 index = 0
                 let next = await it.next()
                 base = it
-                guard let next, !next.items.isEmpty else {
+                guard let next, !next.isEmpty else {
                     end()
                     if let failure = core.failure { throw failure }
-                    return nil
+                    return false
                 }
                 batch = next
-                index = 1
-                return batch.items[0]
+                return true
             }
 
             /// Every item the reader has handed over and ``next()`` has not returned yet,
@@ -252,21 +282,32 @@ public final class Subscription: Sendable {
             /// acknowledge it with one message (``Subscription/ack(_:)``), write it
             /// in one system call, take one lock.
             public mutating func nextBatch() async throws(NetlinkPushError) -> [SubscriptionItem]? {
-                if base != nil, !ended, index < batch.items.count, !Task.isCancelled {
-                    defer { index = batch.items.count }
-                    return Array(batch.items[index...])
+                guard let batch = try await nextEventBatch() else { return nil }
+                return batch.items
+            }
+
+            /// The same items as ``nextBatch()``, as an ``EventBatch``: the events'
+            /// payloads stay in the batch's one buffer, so taking a batch allocates
+            /// nothing per event (``nextBatch()`` and ``next()`` copy each payload into
+            /// its ``Event``). nil, and throws, where ``next()`` would. Mixes freely with
+            /// ``next()`` and ``nextBatch()``.
+            public mutating func nextEventBatch() async throws(NetlinkPushError) -> EventBatch? {
+                guard base != nil else { throw .alreadyIterated(subscription: core.name) }
+                if ended { return nil }
+                if Task.isCancelled {
+                    end()
+                    return nil
                 }
-                guard let first = try await next() else { return nil }
-                if index == 1 {  // a batch just arrived: all of it, without a copy
-                    index = batch.items.count
-                    return batch.items
+                if index >= batch.endIndex {
+                    guard try await receive() else { return nil }
                 }
-                return [first]
+                defer { index = batch.endIndex }
+                return batch.suffix(from: index)
             }
 
             private mutating func end() {
                 ended = true
-                batch = ItemBatch()
+                batch = EventBatch()
                 core.stop()
             }
         }
@@ -281,12 +322,6 @@ final class IterationToken: Sendable {
     deinit { core.stop() }
 }
 
-/// Items the reader thread hands to the consumer in one stream element, with the
-/// payload bytes they hold (for the buffer accounting).
-struct ItemBatch: Sendable {
-    var items: [SubscriptionItem] = []
-    var bytes = 0
-}
 
 /// Stops the subscription when the last user-visible handle (the Subscription or a
 /// copy of its events sequence) goes away, for a subscription that was never iterated.
@@ -319,7 +354,7 @@ final class SubscriptionCore: Sendable {
     let logger: Logger
     let control: ControlConnection
     let wake: EventFD
-    let continuation: AsyncStream<ItemBatch>.Continuation
+    let continuation: AsyncStream<EventBatch>.Continuation
     let shared: Mutex<Shared>
     let metrics: SubscriptionMetrics
     /// Answers requests on the reader thread (``NetlinkPushChannel/respond(name:options:answer:)``).
@@ -327,7 +362,7 @@ final class SubscriptionCore: Sendable {
 
     init(
         name: String, options: SubscriptionOptions, logger: Logger, control: ControlConnection, wake: EventFD,
-        family: FamilyInfo, continuation: AsyncStream<ItemBatch>.Continuation, metrics: MetricsOptions = .init(),
+        family: FamilyInfo, continuation: AsyncStream<EventBatch>.Continuation, metrics: MetricsOptions = .init(),
         answerer: AnswerHandler? = nil
     ) {
         self.name = name
@@ -360,11 +395,11 @@ final class SubscriptionCore: Sendable {
     }
 
     /// Reader side: hands a batch to the consumer (one stream element) and counts it.
-    func yield(_ batch: ItemBatch) -> AsyncStream<ItemBatch>.Continuation.YieldResult {
+    func yield(_ batch: EventBatch) -> AsyncStream<EventBatch>.Continuation.YieldResult {
         let result = continuation.yield(batch)
         // Metrics off (the default without a factory): no extra lock on the per-batch path.
         if case .enqueued = result, metrics.isEnabled {
-            metrics.handedOver(batch.items)
+            metrics.handedOver(batch)
             shared.withLock { metrics.buffer(items: $0.buffered, bytes: $0.bufferedBytes) }
         }
         return result
@@ -447,12 +482,12 @@ final class SubscriptionCore: Sendable {
 
 /// The runs of consecutive sequence numbers (one epoch each) of the plain events of a
 /// sequence, in its order, each at most `maxCount` long (the kernel's `COUNT` limit).
-struct AckRanges<Events: IteratorProtocol<Event>>: Sequence, IteratorProtocol {
+struct AckRanges<Events: IteratorProtocol>: Sequence, IteratorProtocol where Events.Element: AckPosition {
     private var events: Events
     private var pending: AckRange?
     private let maxCount: UInt32
 
-    init<S: Sequence<Event>>(_ events: S, maxCount: UInt32 = Proto.emitCountMax) where S.Iterator == Events {
+    init<S: Sequence>(_ events: S, maxCount: UInt32 = Proto.emitCountMax) where S.Iterator == Events {
         self.events = events.makeIterator()
         self.maxCount = Swift.max(maxCount, 1)
     }
@@ -476,6 +511,16 @@ struct AckRanges<Events: IteratorProtocol<Event>>: Sequence, IteratorProtocol {
         return pending
     }
 }
+
+/// What ``AckRanges`` needs of an event.
+protocol AckPosition {
+    var seq: UInt64 { get }
+    var epoch: UInt64 { get }
+    var wantsReply: Bool { get }
+}
+
+extension Event: AckPosition {}
+extension EventView: AckPosition {}
 
 /// One `ACK SEQ COUNT` (see ``AckRanges``).
 struct AckRange: Equatable {

@@ -20,13 +20,38 @@ enum MessageDecoder {
         return try result.get()
     }
 
+    /// An event as decoded from a received message, its payload still in the receive
+    /// buffer (valid only while that buffer is).
+    struct RawEvent {
+        var seq: UInt64
+        var timestampNs: UInt64
+        var type: UInt32
+        var flags: UInt32
+        var epoch: UInt64
+        var payload: UnsafeRawBufferPointer
+
+        var wantsReply: Bool { flags & Proto.flagReplyWanted != 0 }
+
+        /// An owned ``Event`` (one allocation: the payload).
+        func event(receivedNs: UInt64) -> Event {
+            Event(
+                seq: seq, type: type, flags: EventFlags(rawValue: flags), timestampNs: timestampNs,
+                payload: Array(payload), receivedNs: receivedNs, epoch: epoch)
+        }
+    }
+
     static func event(_ g: GenlMessage, receivedNs: UInt64) throws(NetlinkPushError) -> Event {
+        try rawEvent(g).event(receivedNs: receivedNs)
+    }
+
+    /// Decodes and validates an event message without copying its payload.
+    static func rawEvent(_ g: GenlMessage) throws(NetlinkPushError) -> RawEvent {
         guard Proto.isEventCommand(g.command) else {
             throw .malformed(reason: "command \(g.command) is neither NLPUSH_CMD_EVENT nor NLPUSH_CMD_REPLAY")
         }
         var seq: UInt64?, ts: UInt64?, type: UInt32?, flags: UInt32?
         var epoch: UInt64 = 0
-        var payload: [UInt8] = []
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         // A plain loop (the hot path: every received event goes through here).
         var it = AttributeIterator(g.attributes)
         while let a = try it.next() {
@@ -39,7 +64,7 @@ enum MessageDecoder {
                 guard a.value.count <= Proto.payloadMax else {
                     throw .malformed(reason: "PAYLOAD is \(a.value.count) bytes, more than \(Proto.payloadMax)")
                 }
-                payload = a.value.bytes
+                payload = a.value.base
             case Proto.Attr.epoch.rawValue: epoch = try a.u64("EPOCH")
             default: break  // PAD and attributes of newer versions
             }
@@ -49,9 +74,7 @@ enum MessageDecoder {
         guard let ts else { throw .malformed(reason: "event \(seq) without TIMESTAMP_NS attribute") }
         guard let type else { throw .malformed(reason: "event \(seq) without TYPE attribute") }
         guard let flags else { throw .malformed(reason: "event \(seq) without FLAGS attribute") }
-        return Event(
-            seq: seq, type: type, flags: EventFlags(rawValue: flags), timestampNs: ts,
-            payload: payload, receivedNs: receivedNs, epoch: epoch)
+        return RawEvent(seq: seq, timestampNs: ts, type: type, flags: flags, epoch: epoch, payload: payload)
     }
 
     static func stats(_ g: GenlMessage) throws(NetlinkPushError) -> Stats {
