@@ -77,7 +77,7 @@ public struct EventBatch: RandomAccessCollection, Sendable {
     private(set) var storage: [UInt8] = []
     private(set) var entries: [Entry] = []
     private(set) var notices: [SubscriptionItem] = []
-    private(set) var answers: [AnsweredRequest] = []
+    private(set) var answers: [AnsweredBox] = []
 
     /// The first item of the batch (0 unless it is what was left of a batch).
     public private(set) var startIndex = 0
@@ -141,7 +141,7 @@ public struct EventBatch: RandomAccessCollection, Sendable {
             seq: e.seq, type: e.type, flags: EventFlags(rawValue: e.flags), timestampNs: e.timestampNs,
             payload: Array(storage[e.payloadStart..<(e.payloadStart + e.payloadCount)]),
             receivedNs: e.receivedNs, epoch: e.epoch)
-        if e.extra >= 0 { event.answered = answers[e.extra] }
+        if e.extra >= 0 { event.answered = answers[e.extra].value }
         return .event(event)
     }
 
@@ -167,7 +167,7 @@ public struct EventBatch: RandomAccessCollection, Sendable {
         var extra = -1
         if let answered {
             extra = answers.count
-            answers.append(answered)
+            answers.append(AnsweredBox(answered))
         }
         entries.append(
             Entry(
@@ -220,7 +220,22 @@ public struct EventView: Sendable {
     /// `0..<count`: use `payload.startIndex`, or `withUnsafeBytes`).
     public let payload: ArraySlice<UInt8>
     /// For a request answered on the reader thread (see ``Event/answered``).
-    public let answered: AnsweredRequest?
+    public var answered: AnsweredRequest? { answeredBox?.value }
+    private let answeredBox: AnsweredBox?
+
+    init(
+        seq: UInt64, type: UInt32, flags: EventFlags, timestampNs: UInt64, receivedNs: UInt64, epoch: UInt64,
+        payload: ArraySlice<UInt8>, answered: AnsweredBox?
+    ) {
+        self.seq = seq
+        self.type = type
+        self.flags = flags
+        self.timestampNs = timestampNs
+        self.receivedNs = receivedNs
+        self.epoch = epoch
+        self.payload = payload
+        answeredBox = answered
+    }
 
     /// Whether the producer waits for an answer (``EventFlags/replyWanted``).
     public var wantsReply: Bool { flags.contains(.replyWanted) }
