@@ -67,7 +67,7 @@ struct SubscriptionMetrics: Sendable {
     /// The event socket reported `ENOBUFS`.
     func socketOverrun() { handles?.socketOverruns.increment() }
 
-    /// The stream buffer filled up: the reader skips events until the consumer caught up.
+    /// The stream buffer filled up: the reader stops reading its socket until the consumer made room.
     func bufferOverrun() { handles?.bufferOverruns.increment() }
 
     /// What the stream buffer holds now (0, 0 once the subscription stopped).

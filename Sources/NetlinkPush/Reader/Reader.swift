@@ -107,24 +107,30 @@ final class Reader {
         logger.debug("nlpush reader started", metadata: ["subscription": "\(core.name)", "port": "\(core.control.portID)"])
         do throws(NetlinkPushError) {
             while !finished {
+                // A full stream buffer: the socket is not read (its events wait in its
+                // receive buffer) until the consumer has made room and wakes us.
+                let paused = core.isWaitingForSpace
                 var timeout: Int32 = family == nil ? Int32(clamping: max(core.options.reconnectPollIntervalMs, 10)) : -1
-                if let t = tail {
+                if let t = tail, !paused {
                     let now = monotonicNanoseconds()
                     let ms = Int32(clamping: t.deadline > now ? (t.deadline - now) / 1_000_000 + 1 : 0)
                     timeout = timeout < 0 ? ms : min(timeout, ms)
                 }
-                if recheck { timeout = 0 }
-                let ready = try Poll.wait(events.pollDescriptor, core.wake.fd, timeoutMs: timeout)
+                if recheck && !paused { timeout = 0 }
+                let ready = try Poll.wait(paused ? -1 : events.pollDescriptor, core.wake.fd, timeoutMs: timeout)
                 if ready.second { core.wake.drain() }
                 if core.isStopping { break }
-                if overflowed && !core.isWaitingForSpace {
+                let pausedNow = core.isWaitingForSpace
+                if overflowed && !pausedNow {
                     recover(revealedBy: nil, reason: "stream buffer overflow")
                 }
-                if ready.first || recheck { try readAvailable() }
+                // After a pause the socket may hold a whole burst: read it.
+                if (ready.first || recheck || paused) && !pausedNow { try readAvailable() }
                 if family == nil && !finished && monotonicNanoseconds() >= nextReconnectAttempt {
                     tryReconnect()
                 }
-                if let t = tail, !ready.first, monotonicNanoseconds() >= t.deadline {
+                // Not while paused: the events the tail is waiting for may be in the socket.
+                if let t = tail, !ready.first, !pausedNow, monotonicNanoseconds() >= t.deadline {
                     checkTail()
                 }
                 flush()
@@ -159,6 +165,8 @@ final class Reader {
         defer { if !finished { recheck = overrunPending || !heldBack.isEmpty } }
         for _ in 0..<(256 / Reader.datagramsPerCall) {
             if finished || core.isStopping { return }
+            // The stream buffer is full: leave the rest in the socket (run() waits for room).
+            if core.isWaitingForSpace { return }
             switch try events.receiveBatch(into: slots) {
             case .wouldBlock:
                 drained()
@@ -357,7 +365,11 @@ final class Reader {
         guard !overflowed, heldBack.isEmpty, tracker.classifyLive(raw.seq) == .deliver,
             !(raw.wantsReply && core.answerer != nil)
         else { return false }
-        guard core.reserve(bytes: raw.payload.count) else { return false }  // handleLive notes the overflow
+        if !core.reserve(bytes: raw.payload.count) {
+            // Full: the reader stops reading its socket after this read (run()); what this
+            // read already took is buffered beyond the limit.
+            core.reserveBeyondLimit(bytes: raw.payload.count)
+        }
         tail = nil
         tracker.delivered(raw.seq)
         batch.append(
@@ -378,7 +390,7 @@ final class Reader {
         case .duplicate:
             return
         case .deliver:
-            deliver(e)
+            deliver(e, live: true)
         case .gap(let range):
             if core.options.recovery {
                 logger.debug("nlpush sequence gap", metadata: ["missing": "\(range)"])
@@ -388,7 +400,7 @@ final class Reader {
                     } else {
                         lost(range)
                         _ = tracker.declareLost(before: e.seq)
-                        deliver(e)
+                        deliver(e, live: true)
                     }
                 } else {
                     recover(revealedBy: e, reason: "sequence gap")
@@ -396,14 +408,22 @@ final class Reader {
             } else {
                 lost(range)
                 _ = tracker.declareLost(before: e.seq)
-                deliver(e)
+                deliver(e, live: true)
             }
         }
     }
 
+    /// Hands `e` to the stream. A full stream buffer stops the reader from reading its
+    /// socket (``run()``): a `live` event, read from the socket already, is buffered
+    /// beyond the limit (at most what one `recvmmsg()` read); the rest waits in the
+    /// socket's receive buffer, and is lost (and recovered) only if that overruns too.
+    /// An event of a replay is skipped instead (``overflowed``): the replay is repeated
+    /// once there is room again.
     @discardableResult
-    private func deliver(_ e: Event) -> Bool {
-        guard core.reserve(bytes: e.payload.count) else {
+    private func deliver(_ e: Event, live: Bool = false) -> Bool {
+        if live {
+            if !core.reserve(bytes: e.payload.count) { core.reserveBeyondLimit(bytes: e.payload.count) }
+        } else if !core.reserve(bytes: e.payload.count) {
             if !overflowed {
                 logger.debug(
                     "nlpush stream buffer full: skipping events until the consumer catches up",
@@ -508,7 +528,7 @@ final class Reader {
         }
         guard let last = tracker.last else {
             // No baseline (stats unavailable at subscription): start from here.
-            if let revealed { deliver(revealed) }
+            if let revealed { deliver(revealed, live: true) }
             return
         }
         var replayed = 0
@@ -570,7 +590,7 @@ final class Reader {
         if overflowed || finished { return }  // retried once the consumer made room
         if let revealed {
             if let range = tracker.declareLost(before: revealed.seq) { lost(range) }
-            if tracker.classifyLive(revealed.seq) == .deliver { deliver(revealed) }
+            if tracker.classifyLive(revealed.seq) == .deliver { deliver(revealed, live: true) }
         }
         // After subscribing or reconnecting, replayed events are simply the first ones,
         // not a recovery from loss.
@@ -635,7 +655,7 @@ final class Reader {
 
     private func handleLiveWithoutRecovery(_ e: Event) {
         if let range = tracker.declareLost(before: e.seq) { lost(range) }
-        deliver(e)
+        deliver(e, live: true)
     }
 
     private func familyStillPresent() -> Bool {

@@ -431,7 +431,8 @@ final class SubscriptionCore: Sendable {
     }
 
     /// Reader side: reserves room for an event; false when the buffer is full (the
-    /// reader then skips events and recovers them once the consumer caught up).
+    /// reader then stops reading its socket until the consumer made room; an event of a
+    /// replay is skipped and replayed again then).
     func reserve(bytes: Int) -> Bool {
         shared.withLock { s in
             if s.waitingForSpace { return false }
@@ -445,6 +446,16 @@ final class SubscriptionCore: Sendable {
             s.buffered += 1
             s.bufferedBytes += bytes
             return true
+        }
+    }
+
+    /// Reader side: an event read from the socket while the buffer is full (the rest of
+    /// that read): buffered beyond the limit, and counted. The reader stops reading its
+    /// socket until the consumer made room (``isWaitingForSpace``).
+    func reserveBeyondLimit(bytes: Int) {
+        shared.withLock { s in
+            s.buffered += 1
+            s.bufferedBytes += bytes
         }
     }
 

@@ -14,10 +14,14 @@ public struct SubscriptionOptions: Sendable, Hashable {
     public var receiveBufferSize: Int
 
     /// Capacity of the stream buffer between the reader thread and the consumer, in
-    /// items. Default 16384; at least 1. When the consumer falls this far behind, the reader stops
-    /// buffering (memory stays bounded) and, once the consumer has drained half of it,
-    /// replays what it skipped from the kernel's ring: slow consumers lose nothing the
-    /// ring still holds, and get ``SubscriptionItem/lost(_:)`` for the rest.
+    /// items. Default 16384; at least 1. When the consumer falls this far behind, the
+    /// reader stops reading its socket (memory stays bounded: what the read in progress
+    /// already took, at most 16 datagrams, is buffered beyond the limit) until the
+    /// consumer has drained half of it. Meanwhile events wait in the socket's receive
+    /// buffer (``receiveBufferSize``); only when that overruns too does the kernel drop
+    /// them, and the subscription then recovers them from the kernel's ring: slow
+    /// consumers lose nothing the ring still holds, and get ``SubscriptionItem/lost(_:)``
+    /// for the rest.
     public var bufferCapacity: Int
 
     /// Upper bound of payload bytes held in the stream buffer. Default 64 MiB; at least 1
@@ -31,8 +35,8 @@ public struct SubscriptionOptions: Sendable, Hashable {
     /// buffers (address space; only the pages events actually fill become resident).
     public var messageBufferSize: Int
 
-    /// Replay lost events from the kernel's ring after a gap, an `ENOBUFS` overrun or a
-    /// full stream buffer. Default `true`. After an overrun the events still queued on
+    /// Replay lost events from the kernel's ring after a gap or an `ENOBUFS` overrun.
+    /// Default `true`. After an overrun the events still queued on
     /// the socket are read first and one bounded replay fills the gaps they reveal; a
     /// gap the ring no longer holds is reported lost at once, without a replay. A
     /// replay is time the reader does not spend on its socket, so against a producer
