@@ -17,7 +17,11 @@ enum MessageDecoder {
                 return .failure(error)
             }
         }
-        return try result.get()
+        // Moved out, not copied (get() would copy the value and destroy the Result).
+        switch consume result {
+        case .success(let value): return value
+        case .failure(let error): throw error
+        }
     }
 
     /// An event as decoded from a received message, its payload still in the receive
