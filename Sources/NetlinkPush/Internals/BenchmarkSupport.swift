@@ -22,3 +22,36 @@ public enum BenchmarkSupport {
         }
     }
 }
+
+/// The reader thread's receive path for the host benchmarks: event messages decoded
+/// in place and appended to an ``EventBatch`` (payloads copied into its one buffer),
+/// batches of at most 256 items, the next one reserving what the last one used. Not
+/// API (`@_spi(Benchmarks)`).
+@_spi(Benchmarks)
+public struct BenchmarkBatchDecoder {
+    private var batch = EventBatch()
+    /// Batches completed so far.
+    public private(set) var batches = 0
+
+    public init() {}
+
+    /// Decodes one complete event message into the current batch; returns how many
+    /// items it holds (a full batch is handed on, as the reader hands it to the stream).
+    public mutating func decode(_ bytes: [UInt8], receivedNs: UInt64) throws(NetlinkPushError) -> Int {
+        try MessageDecoder.decodeSingle(bytes) { (m) throws(NetlinkPushError) in
+            let raw = try MessageDecoder.rawEvent(try GenlMessage(m))
+            batch.append(
+                seq: raw.seq, type: raw.type, flags: raw.flags, timestampNs: raw.timestampNs,
+                receivedNs: receivedNs, epoch: raw.epoch, payload: raw.payload)
+        }
+        if batch.count >= Reader.maxBatchItems || batch.storage.count >= Reader.maxBatchBytes {
+            let full = batch
+            batch = EventBatch()
+            batch.reserveCapacity(
+                items: full.count, bytes: full.storage.count)
+            batches += 1
+            return full.count
+        }
+        return batch.count
+    }
+}

@@ -497,7 +497,7 @@ final class Reader {
         let full = batch
         batch = EventBatch()
         batch.reserveCapacity(
-            items: min(full.count * 2, Reader.maxBatchItems), bytes: min(full.storage.count * 2, Reader.maxBatchBytes))
+            items: full.count, bytes: full.storage.count)
         if finished { return }
         if case .terminated = core.yield(full) { finished = true }
     }

@@ -6,6 +6,10 @@
 // Every iteration decodes 1,000 messages (scalingFactor .kilo): the wall clock
 // of one iteration in microseconds is the cost of one message in nanoseconds.
 //
+// The reader's own path (BenchmarkBatchDecoder, @_spi(Benchmarks)): the same
+// messages decoded in place into EventBatches of 256, as nextEventBatch() hands
+// them over, without an allocation per event.
+//
 // Encoding: what the library encodes per event is the NLPUSH_CMD_ACK it sends
 // (Subscription.ack), built with libnl exactly as the library builds it, through
 // the @_spi(Benchmarks) entry point BenchmarkSupport.encodeAck (encode + free,
@@ -65,6 +69,21 @@ let benchmarks: @Sendable () -> Void = {
             var i = 0
             for _ in benchmark.scaledIterations {
                 blackHole(try Event(decoding: msgs[i], receivedNs: 1))
+                i += 1
+                if i == msgs.count { i = 0 }
+            }
+        }
+    }
+
+    for size in [64, 1024] where access(streamPath(size), R_OK) == 0 {
+        let msgs = loadStream(size)
+        // What the reader thread does per received event on the way to
+        // nextEventBatch(): decoded in place, payload copied into the batch's buffer.
+        Benchmark("EventBatch append (reader path) \(size) B payload") { benchmark in
+            var decoder = BenchmarkBatchDecoder()
+            var i = 0
+            for _ in benchmark.scaledIterations {
+                blackHole(try decoder.decode(msgs[i], receivedNs: 1))
                 i += 1
                 if i == msgs.count { i = 0 }
             }
