@@ -20,7 +20,9 @@ final class Reader {
     private let slots: ReceiveSlots
     @exclusivity(unchecked) private var tracker: SequenceTracker
     @exclusivity(unchecked) private var family: FamilyInfo?
-    /// The stream buffer filled up: live events are skipped until recovery.
+    /// A replay (or held-back events) found the stream buffer full: what it could not
+    /// deliver, and live events until then, are replayed once the consumer made room.
+    /// (Live events alone never set it: a full buffer pauses the socket, see ``run()``.)
     @exclusivity(unchecked) private var overflowed = false
     private var nextReconnectAttempt: UInt64 = 0
     @exclusivity(unchecked) private var finished = false
@@ -496,8 +498,8 @@ final class Reader {
         guard !batch.isEmpty else { return }
         let full = batch
         batch = EventBatch()
-        batch.reserveCapacity(
-            items: full.count, bytes: full.storage.count)
+        // What the last batch used (twice that cost a fresh allocation's page faults).
+        batch.reserveCapacity(items: full.count, bytes: full.storage.count)
         if finished { return }
         if case .terminated = core.yield(full) { finished = true }
     }
