@@ -23,7 +23,7 @@ private struct Harness {
     /// What the reader thread hands over.
     func yield(_ seqs: ClosedRange<UInt64>) {
         for _ in seqs { core.reserveNotice() }
-        _ = core.continuation.yield(EventBatch(seqs.map { Event(seq: $0) }))
+        _ = core.continuation.yield(EventBatch(items: seqs.map { .event(Event(seq: $0)) }))
     }
 
     /// Closes the sockets, as the reader thread does when it exits.
@@ -134,7 +134,7 @@ struct LifetimeTests {
         h = nil  // the subscription and its sequence are gone: only the iterator is left
         #expect(!core.isStopping)
         core.reserveNotice()
-        _ = core.continuation.yield(EventBatch([Event(seq: 1)]))
+        _ = core.continuation.yield(EventBatch(items: [.event(Event(seq: 1))]))
         #expect(try await it.next()?.event?.seq == 1)
         #expect(!core.isStopping)
         _ = consume it

@@ -44,14 +44,8 @@ public struct BenchmarkBatchDecoder {
                 seq: raw.seq, type: raw.type, flags: raw.flags, timestampNs: raw.timestampNs,
                 receivedNs: receivedNs, epoch: raw.epoch, payload: raw.payload)
         }
-        if batch.count >= Reader.maxBatchItems || batch.storage.count >= Reader.maxBatchBytes {
-            let full = batch
-            batch = EventBatch()
-            batch.reserveCapacity(
-                items: full.count, bytes: full.storage.count)
-            batches += 1
-            return full.count
-        }
-        return batch.count
+        guard batch.isFull else { return batch.count }
+        batches += 1
+        return batch.handOff().count
     }
 }

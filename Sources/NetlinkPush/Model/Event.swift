@@ -56,7 +56,7 @@ public struct Event: Sendable, Hashable, CustomStringConvertible {
         set { answeredBox = newValue.map(AnsweredBox.init) }
     }
     /// Boxed: rare, and large inline (an `Event` is copied and destroyed per event).
-    private var answeredBox: AnsweredBox?
+    var answeredBox: AnsweredBox?
 
     /// Creates an event (mostly useful in tests).
     public init(

@@ -86,11 +86,6 @@ public struct EventBatch: RandomAccessCollection, Sendable {
 
     init() {}
 
-    /// A batch of these events (tests).
-    init(_ events: [Event]) {
-        for e in events { append(e) }
-    }
-
     /// A batch of these items (tests).
     init(items: [SubscriptionItem]) {
         for item in items {
@@ -118,15 +113,6 @@ public struct EventBatch: RandomAccessCollection, Sendable {
     /// owned ``Event``).
     public var items: [SubscriptionItem] { (startIndex..<endIndex).map { item(at: $0) } }
 
-    /// Payload bytes of the events from `startIndex` on (the subscription's buffer
-    /// accounting).
-    var payloadBytes: Int {
-        if startIndex == 0 { return storage.count }
-        var n = 0
-        for i in startIndex..<endIndex { n += entries[i].payloadCount }
-        return n
-    }
-
     /// The batch from `index` on.
     func suffix(from index: Int) -> EventBatch {
         var rest = self
@@ -137,12 +123,7 @@ public struct EventBatch: RandomAccessCollection, Sendable {
     func item(at position: Int) -> SubscriptionItem {
         let e = entries[position]
         if e.seq == 0 { return notices[e.extra] }
-        var event = Event(
-            seq: e.seq, type: e.type, flags: EventFlags(rawValue: e.flags), timestampNs: e.timestampNs,
-            payload: Array(storage[e.payloadStart..<(e.payloadStart + e.payloadCount)]),
-            receivedNs: e.receivedNs, epoch: e.epoch)
-        if e.extra >= 0 { event.answered = answers[e.extra].value }
-        return .event(event)
+        return .event(view(e).event)
     }
 
     private func view(_ e: Entry) -> EventView {
@@ -192,9 +173,22 @@ public struct EventBatch: RandomAccessCollection, Sendable {
         notices.append(notice)
     }
 
-    mutating func reserveCapacity(items: Int, bytes: Int) {
-        entries.reserveCapacity(items)
-        storage.reserveCapacity(bytes)
+    /// Most items the reader puts in one batch.
+    static let maxItems = 256
+    /// Most payload bytes in one batch (several items may exceed it by one event).
+    static let maxBytes = 1 << 20
+
+    /// Whether the reader hands this batch over now (``maxItems`` or ``maxBytes``).
+    @inline(__always) var isFull: Bool { entries.count >= EventBatch.maxItems || storage.count >= EventBatch.maxBytes }
+
+    /// Returns the batch as built so far and starts the next one, reserving what this
+    /// one used (twice that cost a fresh allocation's page faults per batch).
+    mutating func handOff() -> EventBatch {
+        let full = self
+        self = EventBatch()
+        entries.reserveCapacity(full.entries.count)
+        storage.reserveCapacity(full.storage.count)
+        return full
     }
 }
 
@@ -251,7 +245,7 @@ public struct EventView: Sendable {
         var e = Event(
             seq: seq, type: type, flags: flags, timestampNs: timestampNs, payload: Array(payload),
             receivedNs: receivedNs, epoch: epoch)
-        e.answered = answered
+        e.answeredBox = answeredBox  // the same immutable box, not a new one
         return e
     }
 }

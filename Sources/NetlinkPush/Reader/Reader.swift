@@ -73,12 +73,6 @@ final class Reader {
     static let maxHeldBackBytes = 16 << 20
     private var logger: Logger { core.logger }
 
-    /// Most items handed over in one stream element.
-    static let maxBatchItems = 256
-    /// Most payload bytes handed over in one stream element (several items may exceed
-    /// it by one event).
-    static let maxBatchBytes = 1 << 20
-
     init(core: SubscriptionCore, events: any TransportSocket, family: FamilyInfo, baseline: UInt64?) {
         self.core = core
         self.events = events
@@ -367,11 +361,7 @@ final class Reader {
         guard !overflowed, heldBack.isEmpty, tracker.classifyLive(raw.seq) == .deliver,
             !(raw.wantsReply && core.answerer != nil)
         else { return false }
-        if !core.reserve(bytes: raw.payload.count) {
-            // Full: the reader stops reading its socket after this read (run()); what this
-            // read already took is buffered beyond the limit.
-            core.reserveBeyondLimit(bytes: raw.payload.count)
-        }
+        core.reserveLive(bytes: raw.payload.count)
         tail = nil
         tracker.delivered(raw.seq)
         batch.append(
@@ -424,7 +414,7 @@ final class Reader {
     @discardableResult
     private func deliver(_ e: Event, live: Bool = false) -> Bool {
         if live {
-            if !core.reserve(bytes: e.payload.count) { core.reserveBeyondLimit(bytes: e.payload.count) }
+            core.reserveLive(bytes: e.payload.count)
         } else if !core.reserve(bytes: e.payload.count) {
             if !overflowed {
                 logger.debug(
@@ -489,17 +479,14 @@ final class Reader {
 
     @inline(__always)
     private func flushIfFull() {
-        if batch.count >= Reader.maxBatchItems || batch.storage.count >= Reader.maxBatchBytes { flush() }
+        if batch.isFull { flush() }
     }
 
     /// Hands the pending items to the consumer: one stream element, so one task
     /// resumption, per batch.
     func flush() {
         guard !batch.isEmpty else { return }
-        let full = batch
-        batch = EventBatch()
-        // What the last batch used (twice that cost a fresh allocation's page faults).
-        batch.reserveCapacity(items: full.count, bytes: full.storage.count)
+        let full = batch.handOff()
         if finished { return }
         if case .terminated = core.yield(full) { finished = true }
     }

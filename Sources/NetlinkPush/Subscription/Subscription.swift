@@ -435,25 +435,31 @@ final class SubscriptionCore: Sendable {
     /// replay is skipped and replayed again then).
     func reserve(bytes: Int) -> Bool {
         shared.withLock { s in
-            if s.waitingForSpace { return false }
-            if s.buffered >= options.bufferCapacity
-                || (s.buffered > 0 && s.bufferedBytes + bytes > options.bufferByteLimit)
-            {
-                s.waitingForSpace = true
-                metrics.bufferOverrun()
-                return false
-            }
+            if s.waitingForSpace || fillsUp(&s, bytes: bytes) { return false }
             s.buffered += 1
             s.bufferedBytes += bytes
             return true
         }
     }
 
-    /// Reader side: an event read from the socket while the buffer is full (the rest of
-    /// that read): buffered beyond the limit, and counted. The reader stops reading its
-    /// socket until the consumer made room (``isWaitingForSpace``).
-    func reserveBeyondLimit(bytes: Int) {
+    /// Whether an event of `bytes` finds the buffer full; if so, the reader waits for
+    /// space from now on (counted as a buffer overrun).
+    private func fillsUp(_ s: inout Shared, bytes: Int) -> Bool {
+        guard s.buffered >= options.bufferCapacity
+            || (s.buffered > 0 && s.bufferedBytes + bytes > options.bufferByteLimit)
+        else { return false }
+        s.waitingForSpace = true
+        metrics.bufferOverrun()
+        return true
+    }
+
+    /// Reader side: room for an event read from the socket, which is never refused. When
+    /// it fills the buffer (or finds it full: the rest of the read in progress), the
+    /// event is buffered beyond the limit and the reader stops reading its socket until
+    /// the consumer made room (``isWaitingForSpace``).
+    func reserveLive(bytes: Int) {
         shared.withLock { s in
+            if !s.waitingForSpace { _ = fillsUp(&s, bytes: bytes) }
             s.buffered += 1
             s.bufferedBytes += bytes
         }
