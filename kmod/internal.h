@@ -124,9 +124,14 @@ struct nlpush_req;
 s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 		      size_t len, gfp_t gfp, struct nlpush_req *req);
 size_t nlpush_event_size(size_t len);
+unsigned int nlpush_event_msg_size(size_t len);
 
 /* txq.c */
 void nlpush_txq_init(void);
+bool nlpush_txq_may_append(unsigned int size);
+struct sk_buff *nlpush_txq_alloc(unsigned int size, gfp_t gfp);
+struct sk_buff *nlpush_txq_target(unsigned int size,
+				  struct sk_buff *own);		/* nlpush_lock */
 bool nlpush_txq_add(struct sk_buff *skb, u64 now, bool *dropped); /* nlpush_lock */
 void nlpush_txq_kick(void);
 void nlpush_txq_stop(void);

@@ -28,47 +28,48 @@ size_t nlpush_event_size(size_t len)
 	       nla_total_size_64bit(sizeof(u64));	/* EPOCH */
 }
 
-/* Where the message's SEQ, TIMESTAMP_NS and PAYLOAD go once known. */
-struct nlpush_msg_slots {
-	struct nlattr *seq;
-	struct nlattr *ts;
-	struct nlattr *payload;
-};
-
-static struct sk_buff *nlpush_event_msg(u32 type, u32 flags,
-					const struct nlpush_src *src,
-					size_t len, gfp_t gfp,
-					struct nlpush_msg_slots *slots)
+/* Bytes one EVENT message with @len bytes of payload takes in a datagram. */
+unsigned int nlpush_event_msg_size(size_t len)
 {
-	struct sk_buff *skb;
+	return nlmsg_total_size(GENL_HDRLEN + nlpush_event_size(len));
+}
+
+/*
+ * nlpush_lock held. Appends the EVENT message of sequence number @seq to
+ * @skb, which has room for it (nlpush_txq_target()). The payload comes
+ * from @data, or, when that is NULL, from @src's fill callback writing it
+ * in place.
+ */
+static int nlpush_event_put(struct sk_buff *skb, u32 type, u32 flags,
+			    u64 seq, u64 ts, const void *data,
+			    const struct nlpush_src *src, size_t len)
+{
+	struct nlattr *payload;
 	void *hdr;
 
-	skb = genlmsg_new(nlpush_event_size(len), gfp | __GFP_NOWARN);
-	if (!skb)
-		return NULL;
 	hdr = genlmsg_put(skb, 0, 0, &nlpush_family, 0, NLPUSH_CMD_EVENT);
 	if (!hdr)
-		goto nospace;
-	slots->seq = nla_reserve_64bit(skb, NLPUSH_A_SEQ, sizeof(u64),
-				       NLPUSH_A_PAD);
-	slots->ts = nla_reserve_64bit(skb, NLPUSH_A_TIMESTAMP_NS, sizeof(u64),
-				      NLPUSH_A_PAD);
-	if (!slots->seq || !slots->ts ||
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, NLPUSH_A_SEQ, seq, NLPUSH_A_PAD) ||
+	    nla_put_u64_64bit(skb, NLPUSH_A_TIMESTAMP_NS, ts, NLPUSH_A_PAD) ||
 	    nla_put_u32(skb, NLPUSH_A_TYPE, type) ||
 	    nla_put_u32(skb, NLPUSH_A_FLAGS, flags))
 		goto nospace;
-	slots->payload = nla_reserve(skb, NLPUSH_A_PAYLOAD, len);
-	if (!slots->payload ||
-	    nla_put_u64_64bit(skb, NLPUSH_A_EPOCH, nlpush_epoch, NLPUSH_A_PAD))
+	payload = nla_reserve(skb, NLPUSH_A_PAYLOAD, len);
+	if (!payload)
 		goto nospace;
-	if (src->data)
-		memcpy(nla_data(slots->payload), src->data, len);
+	if (data)
+		memcpy(nla_data(payload), data, len);
+	else if (len)
+		src->fill(nla_data(payload), len, seq, src->ctx);
+	if (nla_put_u64_64bit(skb, NLPUSH_A_EPOCH, nlpush_epoch, NLPUSH_A_PAD))
+		goto nospace;
 	genlmsg_end(skb, hdr);
-	return skb;
+	return 0;
 
 nospace:
-	nlmsg_free(skb);
-	return NULL;
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
 }
 
 /*
@@ -80,10 +81,10 @@ nospace:
 s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 		      size_t len, gfp_t gfp, struct nlpush_req *req)
 {
-	struct nlpush_msg_slots slots = { };
+	struct sk_buff *own = NULL, *skb = NULL;
+	bool kick = false, dropped = false, queued = false, listening;
+	unsigned int msg_size = 0;
 	struct nlpush_entry *e;
-	struct sk_buff *skb = NULL;
-	bool kick = false, dropped = false;
 	unsigned long irqflags;
 	u64 seq, ts;
 	int err;
@@ -111,17 +112,38 @@ s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	 * No listener anywhere is proof that nobody listens; a listener is no
 	 * proof (it may sit in another netns): a multicast that reaches
 	 * nobody is counted as "no listener" by the flusher.
+	 *
+	 * The message goes into the open batch at the tail of the transmit
+	 * queue when that has room (a burst: no allocation per event), else
+	 * into an skb of its own, allocated here, outside the lock.
 	 */
-	if (genl_has_listeners(&nlpush_family, &init_net, NLPUSH_NLGRP_EVENTS)) {
-		skb = nlpush_event_msg(type, flags, src, len, gfp, &slots);
-		if (!skb)
-			goto nomem;
+	listening = genl_has_listeners(&nlpush_family, &init_net,
+				       NLPUSH_NLGRP_EVENTS);
+	if (listening) {
+		msg_size = nlpush_event_msg_size(len);
+		if (!nlpush_txq_may_append(msg_size)) {
+			own = nlpush_txq_alloc(msg_size, gfp);
+			if (!own)
+				goto nomem;
+		}
 	}
 
+relock:
 	spin_lock_irqsave(&nlpush_lock, irqflags);
 	if (nlpush_shutting_down) {
 		err = -ESHUTDOWN;
 		goto refuse;
+	}
+	if (listening) {
+		skb = nlpush_txq_target(msg_size, own);
+		if (!skb) {
+			/* the open batch filled up or went out meanwhile */
+			spin_unlock_irqrestore(&nlpush_lock, irqflags);
+			own = nlpush_txq_alloc(msg_size, gfp);
+			if (!own)
+				goto nomem;
+			goto relock;
+		}
 	}
 	if (req) {
 		err = nlpush_req_admit();
@@ -132,14 +154,17 @@ s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	ts = ktime_get_ns();
 	nlpush_stats.published++;
 
-	if (src->fill) {
-		void *buf = e ? e->data :
-			    (slots.payload ? nla_data(slots.payload) : NULL);
-
-		if (buf) {
-			src->fill(buf, len, seq, src->ctx);
-			if (e && slots.payload)
-				memcpy(nla_data(slots.payload), buf, len);
+	if (src->fill && e)
+		src->fill(e->data, len, seq, src->ctx);
+	if (skb) {
+		/* cannot fail: nlpush_txq_target() checked the room */
+		if (WARN_ON_ONCE(nlpush_event_put(skb, type, flags, seq, ts,
+						  e ? e->data : src->data,
+						  src, len))) {
+			nlpush_stats.txq_drops++;	/* replayable */
+		} else {
+			kick = nlpush_txq_add(skb, ts, &dropped);
+			queued = skb == own && !dropped;
 		}
 	}
 	if (e) {
@@ -149,17 +174,12 @@ s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 	}
 	if (req)
 		nlpush_req_add(req, seq);
-	if (skb) {
-		memcpy(nla_data(slots.seq), &seq, sizeof(seq));
-		memcpy(nla_data(slots.ts), &ts, sizeof(ts));
-		kick = nlpush_txq_add(skb, ts, &dropped);
-	}
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 
-	if (!skb)
+	if (!listening)
 		atomic64_inc(&nlpush_no_listeners);
-	if (dropped)
-		nlmsg_free(skb);
+	if (!queued)
+		nlmsg_free(own);	/* unused, or refused by a full queue */
 	if (kick)
 		nlpush_txq_kick();
 	return seq;
@@ -167,7 +187,7 @@ s64 nlpush_do_publish(u32 type, u32 flags, const struct nlpush_src *src,
 refuse:
 	spin_unlock_irqrestore(&nlpush_lock, irqflags);
 	nlpush_entry_put(e);
-	nlmsg_free(skb);
+	nlmsg_free(own);
 	return err;
 
 nomem:
