@@ -65,6 +65,9 @@ final class Reader {
     /// (``resolveHeldBack()``), instead of a round trip per gap while the socket
     /// keeps overrunning.
     @exclusivity(unchecked) private var heldBack: [Event] = []
+    /// Events and payload bytes the fast path delivered since the last
+    /// ``reserveFastPathEvents()``.
+    @exclusivity(unchecked) private var unreserved = (items: 0, bytes: 0)
     private var heldBackBytes = 0
     /// Held-back events are resolved at the latest when one this new arrives: the
     /// producer has then published enough to evict the gap (see ``gapInRing(_:)``).
@@ -187,6 +190,8 @@ final class Reader {
                         try handleBatch(bytes, receivedNs: now)
                     }
                 }
+                // before the next read looks at isWaitingForSpace
+                reserveFastPathEvents()
                 if n < slots.count {
                     // recvmmsg() also stops short at an overrun (the ENOBUFS comes
                     // with the next call): where drained() would start a replay, ask
@@ -331,6 +336,8 @@ final class Reader {
                     guard Proto.isEventCommand(g.command) else { continue }
                     let raw = try MessageDecoder.rawEvent(g)
                     if !deliverInOrder(raw, receivedNs: receivedNs) {
+                        // the slow path may look at the buffer's fill level
+                        reserveFastPathEvents()
                         handleLive(raw.event(receivedNs: receivedNs))
                     }
                 } catch {
@@ -361,7 +368,8 @@ final class Reader {
         guard !overflowed, heldBack.isEmpty, tracker.classifyLive(raw.seq) == .deliver,
             !(raw.wantsReply && core.answerer != nil)
         else { return false }
-        core.reserveLive(bytes: raw.payload.count)
+        unreserved.items += 1
+        unreserved.bytes += raw.payload.count
         tail = nil
         tracker.delivered(raw.seq)
         batch.append(
@@ -478,6 +486,16 @@ final class Reader {
     }
 
     @inline(__always)
+    /// Counts the events ``deliverInOrder(_:receivedNs:)`` put in the batch against the
+    /// stream buffer, all at once: one lock round trip per read of up to 16 datagrams (or
+    /// per batch handed over), not one per event. A buffer this fills stops the reader
+    /// before its next read, as one filled by a single event would.
+    private func reserveFastPathEvents() {
+        guard unreserved.items > 0 else { return }
+        core.reserveLive(items: unreserved.items, bytes: unreserved.bytes)
+        unreserved = (0, 0)
+    }
+
     private func flushIfFull() {
         if batch.isFull { flush() }
     }
@@ -485,6 +503,7 @@ final class Reader {
     /// Hands the pending items to the consumer: one stream element, so one task
     /// resumption, per batch.
     func flush() {
+        reserveFastPathEvents()
         guard !batch.isEmpty else { return }
         let full = batch.handOff()
         if finished { return }

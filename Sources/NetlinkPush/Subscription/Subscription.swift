@@ -435,17 +435,17 @@ final class SubscriptionCore: Sendable {
     /// replay is skipped and replayed again then).
     func reserve(bytes: Int) -> Bool {
         shared.withLock { s in
-            if s.waitingForSpace || fillsUp(&s, bytes: bytes) { return false }
+            if s.waitingForSpace || fillsUp(&s, items: 1, bytes: bytes) { return false }
             s.buffered += 1
             s.bufferedBytes += bytes
             return true
         }
     }
 
-    /// Whether an event of `bytes` finds the buffer full; if so, the reader waits for
-    /// space from now on (counted as a buffer overrun).
-    private func fillsUp(_ s: inout Shared, bytes: Int) -> Bool {
-        guard s.buffered >= options.bufferCapacity
+    /// Whether `items` events of `bytes` in all do not fit in the buffer; if so, the
+    /// reader waits for space from now on (counted as a buffer overrun).
+    private func fillsUp(_ s: inout Shared, items: Int, bytes: Int) -> Bool {
+        guard s.buffered + items > options.bufferCapacity
             || (s.buffered > 0 && s.bufferedBytes + bytes > options.bufferByteLimit)
         else { return false }
         s.waitingForSpace = true
@@ -453,14 +453,14 @@ final class SubscriptionCore: Sendable {
         return true
     }
 
-    /// Reader side: room for an event read from the socket, which is never refused. When
-    /// it fills the buffer (or finds it full: the rest of the read in progress), the
-    /// event is buffered beyond the limit and the reader stops reading its socket until
-    /// the consumer made room (``isWaitingForSpace``).
-    func reserveLive(bytes: Int) {
+    /// Reader side: room for `items` events (`bytes` of payload in all) read from the
+    /// socket, which is never refused. When they fill the buffer (or find it full: the
+    /// rest of the read in progress), they are buffered beyond the limit and the reader
+    /// stops reading its socket until the consumer made room (``isWaitingForSpace``).
+    func reserveLive(items: Int = 1, bytes: Int) {
         shared.withLock { s in
-            if !s.waitingForSpace { _ = fillsUp(&s, bytes: bytes) }
-            s.buffered += 1
+            if !s.waitingForSpace { _ = fillsUp(&s, items: items, bytes: bytes) }
+            s.buffered += items
             s.bufferedBytes += bytes
         }
     }

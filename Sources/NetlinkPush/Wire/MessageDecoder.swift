@@ -53,11 +53,18 @@ enum MessageDecoder {
         guard Proto.isEventCommand(g.command) else {
             throw .malformed(reason: "command \(g.command) is neither NLPUSH_CMD_EVENT nor NLPUSH_CMD_REPLAY")
         }
+        if let e = canonicalEvent(g.attributes) { return e }
+        return try anyLayoutEvent(g.attributes)
+    }
+
+    /// The general decoder of an event's attributes, in any order, PAD and unknown
+    /// attributes skipped, the last of a repeated one kept.
+    static func anyLayoutEvent(_ attributes: ByteView) throws(NetlinkPushError) -> RawEvent {
         var seq: UInt64?, ts: UInt64?, type: UInt32?, flags: UInt32?
         var epoch: UInt64 = 0
         var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        // A plain loop (the hot path: every received event goes through here).
-        var it = AttributeIterator(g.attributes)
+        // A plain loop: every layout the fast path above does not take.
+        var it = AttributeIterator(attributes)
         while let a = try it.next() {
             switch a.type {
             case Proto.Attr.seq.rawValue: seq = try a.u64("SEQ")
@@ -80,6 +87,49 @@ enum MessageDecoder {
         guard let flags else { throw .malformed(reason: "event \(seq) without FLAGS attribute") }
         return RawEvent(seq: seq, timestampNs: ts, type: type, flags: flags, epoch: epoch, payload: payload)
     }
+
+    /// The layout the module writes (`nlpush_event_put()`: SEQ, TIMESTAMP_NS, TYPE,
+    /// FLAGS, PAYLOAD, EPOCH, without the PAD attributes of machines where 64-bit
+    /// values must be aligned), read at fixed offsets: each attribute's header (length
+    /// and type, no flags) is compared whole, SEQ is not 0, the payload is within
+    /// bounds and `Proto.payloadMax`, and EPOCH ends the message. Any other layout
+    /// (another order, PAD, a repeated attribute, attributes of a newer version, a
+    /// malformed message) returns nil and goes through the general loop, which
+    /// accepts or rejects it as before. The hot path: every received event tries it.
+    @inline(__always)
+    static func canonicalEvent(_ v: ByteView) -> RawEvent? {
+        // SEQ (12), TIMESTAMP_NS (12), TYPE (8), FLAGS (8), then PAYLOAD's header
+        let payloadAt = 40
+        guard v.count >= payloadAt + 4 + 12 else { return nil }
+        let A = Proto.Attr.self
+        guard header(v, 0) == headerWord(12, A.seq.rawValue),
+            header(v, 12) == headerWord(12, A.timestampNs.rawValue),
+            header(v, 24) == headerWord(8, A.type.rawValue),
+            header(v, 32) == headerWord(8, A.flags.rawValue),
+            v.loadUnchecked(payloadAt + 2) as UInt16 == A.payload.rawValue
+        else { return nil }
+        let payloadLen = Int(v.loadUnchecked(payloadAt) as UInt16) - 4
+        guard payloadLen >= 0, payloadLen <= Proto.payloadMax else { return nil }
+        let epochAt = payloadAt + NL.align(4 + payloadLen)
+        // v.count >= payloadAt + 16, so neither sum overflows
+        guard epochAt + 12 == v.count, header(v, epochAt) == headerWord(12, A.epoch.rawValue) else { return nil }
+        let seq: UInt64 = v.loadUnchecked(4)
+        guard seq != 0 else { return nil }
+        return RawEvent(
+            seq: seq, timestampNs: v.loadUnchecked(16), type: v.loadUnchecked(28), flags: v.loadUnchecked(36),
+            epoch: v.loadUnchecked(epochAt + 4),
+            payload: v.sliceUnchecked(payloadAt + 4, payloadLen).base)
+    }
+
+    /// An attribute header as one word: length, then type, each in host byte order.
+    @inline(__always) private static func headerWord(_ len: UInt16, _ type: UInt16) -> UInt32 {
+        #if _endian(big)
+            UInt32(len) << 16 | UInt32(type)
+        #else
+            UInt32(type) << 16 | UInt32(len)
+        #endif
+    }
+    @inline(__always) private static func header(_ v: ByteView, _ off: Int) -> UInt32 { v.loadUnchecked(off) }
 
     static func stats(_ g: GenlMessage) throws(NetlinkPushError) -> Stats {
         var s = Stats()
