@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import NetlinkPush
+import Synchronization
 
 /// What one subscription saw, for the summary.
 struct SubscriberSummary: Sendable {
@@ -230,64 +231,138 @@ struct Consumer: Sendable {
         // Plain events of the batch in hand, acknowledged together once it is handled.
         // A monitor is no responder: it never touches requests (a plain ack of one is
         // refused, and an answer must come from a responder).
-        var toAck: [EventView] = []
-        do {
-            var items = s.events.makeAsyncIterator()
-            while let batch = try await items.nextEventBatch() {
-                for item in batch {
-                    guard case .event(let e) = item else {
-                        if case .notice(let n) = item { handle(n, index: index, into: &sum) }
-                        continue
-                    }
-                    if filter.admits(e.type) { record(e, into: &sum) }
-                    if ack, !e.wantsReply {
-                        if ackEach {
-                            await acknowledge(e.seq...e.seq, count: 1, index: index, into: &sum) { () async throws(NetlinkPushError) in
-                                try await s.ack(e.event)
-                            }
-                        } else {
-                            toAck.append(e)
-                        }
-                    }
-                    if done(sum) {
-                        await acknowledge(toAck, index: index, subscription: s, into: &sum)
-                        s.cancel()
-                        return sum
-                    }
-                }
-                await acknowledge(toAck, index: index, subscription: s, into: &sum)
+        // A batch's ack is a round trip to the kernel, made off the consumer's path
+        // (AckQueue): while one is on its way, the events handled meanwhile collect and
+        // go in the next. All are settled before the subscriber finishes.
+        let acks = AckQueue()
+        await withDiscardingTaskGroup { senders in
+            var toAck: [EventView] = []
+            func handOver() {
+                guard !toAck.isEmpty else { return }
+                if acks.add(toAck) { senders.addTask { await acks.send(on: s) } }
                 toAck.removeAll(keepingCapacity: true)
             }
-        } catch {
-            sum.error = "\(error)"
-            Out.error("subscriber \(index): \(error)")
+            do {
+                var items = s.events.makeAsyncIterator()
+                batches: while let batch = try await items.nextEventBatch() {
+                    for item in batch {
+                        guard case .event(let e) = item else {
+                            if case .notice(let n) = item { handle(n, index: index, into: &sum) }
+                            continue
+                        }
+                        if filter.admits(e.type) { record(e, into: &sum) }
+                        if ack, !e.wantsReply {
+                            if ackEach {
+                                let o = await AckOutcome(e.seq...e.seq, count: 1) {
+                                    () async throws(NetlinkPushError) in try await s.ack(e.event)
+                                }
+                                account(o, index: index, into: &sum)
+                            } else {
+                                toAck.append(e)
+                            }
+                        }
+                        if done(sum) { break batches }
+                    }
+                    handOver()
+                    for o in acks.takeOutcomes() { account(o, index: index, into: &sum) }
+                }
+            } catch {
+                sum.error = "\(error)"
+                Out.error("subscriber \(index): \(error)")
+            }
+            handOver()  // --count reached amid a batch: what was handled of it
         }
+        for o in acks.takeOutcomes() { account(o, index: index, into: &sum) }
+        if done(sum) { s.cancel() }
         return sum
     }
 
-    /// Acknowledges `events` (one message per run of consecutive sequence numbers).
-    private func acknowledge(
-        _ events: [EventView], index: Int, subscription s: Subscription, into sum: inout SubscriberSummary
-    ) async {
-        guard let first = events.first, let last = events.last else { return }
-        await acknowledge(first.seq...last.seq, count: events.count, index: index, into: &sum) {
-            () async throws(NetlinkPushError) in try await s.ack(events)
+    /// What one batch's ack came to, accounted by the consumer once it is settled.
+    struct AckOutcome: Sendable {
+        var seqs: ClosedRange<UInt64>
+        var count: Int
+        var error: NetlinkPushError?
+        /// When the kernel took it (or refused it).
+        var settledNs: UInt64
+
+        /// Runs one ack call for `count` events, `seqs` the first to the last.
+        init(
+            _ seqs: ClosedRange<UInt64>, count: Int, _ call: () async throws(NetlinkPushError) -> Void
+        ) async {
+            self.seqs = seqs
+            self.count = count
+            do throws(NetlinkPushError) {
+                try await call()
+            } catch {
+                self.error = error
+            }
+            settledNs = monotonicNow()
+        }
+
+        /// Acknowledges `views`, which is not empty (one message per run of
+        /// consecutive sequence numbers).
+        init(acking views: [EventView], on s: Subscription) async {
+            await self.init((views.first?.seq ?? 0)...(views.last?.seq ?? 0), count: views.count) {
+                () async throws(NetlinkPushError) in try await s.ack(views)
+            }
         }
     }
 
-    /// Runs one ack call for `count` events and accounts for its outcome.
-    private func acknowledge(
-        _ seqs: ClosedRange<UInt64>, count: Int, index: Int, into sum: inout SubscriberSummary,
-        _ call: () async throws(NetlinkPushError) -> Void
-    ) async {
-        do throws(NetlinkPushError) {
-            try await call()
-            sum.acked += UInt64(count)
-            // done with the events only once the kernel took the ack
-            sum.lastNs = monotonicNow()
-        } catch {
+    /// A subscriber's batch acks, sent by one task at a time: while one ack is on its
+    /// way to the kernel, the events handled meanwhile collect here and go in the next
+    /// (one message per run of consecutive sequence numbers), so the consumer never
+    /// waits for an ack and a busy subscriber sends fewer, larger ones.
+    final class AckQueue: Sendable {
+        private struct State {
+            var views: [EventView] = []
+            var sending = false
+            var outcomes: [AckOutcome] = []
+        }
+        private let state = Mutex(State())
+
+        /// Adds `views`; true when no sender is running and the caller must start one.
+        func add(_ views: [EventView]) -> Bool {
+            state.withLock { st in
+                st.views += views
+                if st.sending { return false }
+                st.sending = true
+                return true
+            }
+        }
+
+        /// The sender: acks what has collected until nothing is left.
+        func send(on s: Subscription) async {
+            while true {
+                let views: [EventView] = state.withLock { st in
+                    let v = st.views
+                    st.views = []
+                    if v.isEmpty { st.sending = false }
+                    return v
+                }
+                if views.isEmpty { return }
+                let o = await AckOutcome(acking: views, on: s)
+                state.withLock { $0.outcomes.append(o) }
+            }
+        }
+
+        /// The outcomes settled since the last call.
+        func takeOutcomes() -> [AckOutcome] {
+            state.withLock { st in
+                let o = st.outcomes
+                st.outcomes = []
+                return o
+            }
+        }
+    }
+
+    /// Accounts for a settled batch ack: the events are done once the kernel took it.
+    private func account(_ o: AckOutcome, index: Int, into sum: inout SubscriberSummary) {
+        if let error = o.error {
             sum.ackErrors += 1
-            if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(seqs) failed: \(error)") }
+            if sum.ackErrors == 1 { Out.error("subscriber \(index): ack of seq \(o.seqs) failed: \(error)") }
+        } else {
+            sum.acked += UInt64(o.count)
+            sum.lastNs = max(sum.lastNs, o.settledNs)
         }
     }
 
