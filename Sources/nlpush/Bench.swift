@@ -34,7 +34,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Who publishes: emit (NLPUSH_CMD_EMIT) or test (nlpush_test.ko's debugfs emit).")
     var producer = Producer.emit
 
-    @Flag(help: "Acknowledge every event (measures the ack path too): one message per batch read, as 'monitor --ack' does.")
+    @Flag(help: "Acknowledge every event (measures the ack path too): one message per batch read or fewer, as 'monitor --ack' does.")
     var ack = false
 
     @Flag(help: "With --ack: one ack message per event.")

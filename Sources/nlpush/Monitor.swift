@@ -68,7 +68,7 @@ struct Monitor: AsyncParsableCommand {
     @Option(help: "With --from: the epoch SEQ belongs to (the 'epoch' of --json events); a reload since is then reported, not mistaken for the same numbers.")
     var epoch: UInt64?
 
-    @Flag(help: "Acknowledge every plain event: once the events read in one go are handled, with one message per run of consecutive sequence numbers. Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
+    @Flag(help: "Acknowledge every plain event: once the events read in one go are handled, with one message per run of consecutive sequence numbers (sent while the next events are handled; those handled meanwhile go in the next ack). Requests (reply wanted) are never acked: only a responder ('nlpush respond') answers them.")
     var ack = false
 
     @Flag(help: "With --ack: one ack message per event, as soon as it is handled.")
