@@ -13,7 +13,9 @@
  * sends at most NLPUSH_TX_BUDGET events and hands the rest to the work
  * item, which yields every NLPUSH_TX_BUDGET events. Only the
  * owner of the flush touches txq_handoff, txq_last_end and txq_last_cost
- * outside the lock; they are written under it.
+ * outside the lock; they are written under it. Producers read
+ * txq_flushing, txq_open_room, txq_last_end and txq_last_cost without it
+ * (READ_ONCE), as a hint for the skb they bring: the lock decides.
  *
  * Batching (module parameter tx_batch_bytes, 0 turns it off): a producer
  * writes its EVENT message into the open batch, the skb at the tail of the
@@ -65,7 +67,7 @@ static struct sk_buff *txq_open;	/* the tail, still taking messages */
 /* nlpush_lock; read without it as a hint (nlpush_txq_may_append/alloc) */
 static bool txq_flushing;
 static unsigned int txq_open_room;	/* bytes txq_open can still take */
-/* nlpush_lock; read by the owner of the flush */
+/* nlpush_lock; read by the owner of the flush, and as a hint */
 static bool txq_handoff;	/* the owner is the work item */
 static u64 txq_last_end;	/* ktime_get_ns() when the last send ended */
 static u64 txq_last_cost;	/* how long it took, ns */
