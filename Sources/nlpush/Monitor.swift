@@ -235,6 +235,9 @@ struct Consumer: Sendable {
         // (AckQueue): while one is on its way, the events handled meanwhile collect and
         // go in the next. All are settled before the subscriber finishes.
         let acks = AckQueue()
+        // Outlives the senders: the subscription's stream (and the reader, which an
+        // ack needs) ends once the iterator is gone.
+        var items = s.events.makeAsyncIterator()
         await withDiscardingTaskGroup { senders in
             var toAck: [EventView] = []
             func handOver() {
@@ -243,7 +246,6 @@ struct Consumer: Sendable {
                 toAck.removeAll(keepingCapacity: true)
             }
             do {
-                var items = s.events.makeAsyncIterator()
                 batches: while let batch = try await items.nextEventBatch() {
                     for item in batch {
                         guard case .event(let e) = item else {
@@ -272,6 +274,7 @@ struct Consumer: Sendable {
             }
             handOver()  // --count reached amid a batch: what was handled of it
         }
+        withExtendedLifetime(items) {}
         for o in acks.takeOutcomes() { account(o, index: index, into: &sum) }
         if done(sum) { s.cancel() }
         return sum
