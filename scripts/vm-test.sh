@@ -273,7 +273,7 @@ for k in $KERNELS; do
 		line="$line batching-off $(get batch_off) (range $(get batch_range));"
 		line="$line rmmod-under-load $(get rmmod_under_load) ($(get rmmod));"
 		line="$line suites $(get suites);"
-		[ "$k" = debug ] && line="$line kmemleak $(get kmemleak) new leaks;"
+		[ "$k" = debug ] && line="$line kmemleak $(get kmemleak) new leaks; lockdep $(get lockdep);"
 		line="$line dmesg $(get dmesg); taint $(get taint_letters)"
 		[ "$(get status)" = pass ] && [ "$rc" -eq 0 ] || overall=1
 		[ "$(get status)" = pass ] || line="$line; FAILED"

@@ -184,23 +184,58 @@ func collect(
     onEvent: (@Sendable (Event) -> Void)? = nil,
     until done: @escaping @Sendable (Collected) -> Bool
 ) async throws -> Collected {
-    try await withTimeout(timeout, what) {
-        var c = Collected()
-        for try await item in events {
-            if keepItems { c.items.append(item) }
-            switch item {
-            case .event(let e):
-                c.events.append(e)
-                onEvent?(e)
-            case .lost(let r): c.lost.append(r)
-            case .recovered(let n): c.recovered += n
-            case .disconnected: c.disconnected += 1
-            case .reconnected: c.reconnected += 1
-            case .reloaded: c.reloaded.append(item)
+    // What the consumer has seen so far, for the timeout's message: a wait that ends
+    // without its condition says how far it got.
+    let seen = Mutex(CollectProgress())
+    do {
+        return try await withTimeout(timeout, what) {
+            var c = Collected()
+            for try await item in events {
+                if keepItems { c.items.append(item) }
+                switch item {
+                case .event(let e):
+                    c.events.append(e)
+                    onEvent?(e)
+                case .lost(let r): c.lost.append(r)
+                case .recovered(let n): c.recovered += n
+                case .disconnected: c.disconnected += 1
+                case .reconnected: c.reconnected += 1
+                case .reloaded: c.reloaded.append(item)
+                }
+                seen.withLock { $0.note(item) }
+                if done(c) { return c }
             }
-            if done(c) { return c }
+            return c
         }
-        return c
+    } catch let e as TimedOut {
+        throw TimedOut(what: "\(e.what) (seen: \(seen.withLock { $0 }))")
+    }
+}
+
+/// A summary of the items a ``collect(_:timeout:_:keepItems:onEvent:until:)`` has seen.
+struct CollectProgress: Sendable, CustomStringConvertible {
+    var events = 0
+    var firstSeq: UInt64?
+    var lastSeq: UInt64?
+    var lost: [ClosedRange<UInt64>] = []
+    var recovered = 0
+    var others = 0
+
+    mutating func note(_ item: SubscriptionItem) {
+        switch item {
+        case .event(let e):
+            events += 1
+            if firstSeq == nil { firstSeq = e.seq }
+            lastSeq = e.seq
+        case .lost(let r): lost.append(r)
+        case .recovered(let n): recovered += n
+        default: others += 1
+        }
+    }
+
+    var description: String {
+        let seqs = firstSeq.map { "seq \($0)...\(lastSeq ?? $0)" } ?? "no seq"
+        return "\(events) events, \(seqs), lost \(lost.count) ranges \(lost.prefix(4))\(lost.count > 4 ? "..." : ""), recovered \(recovered), other items \(others)"
     }
 }
 

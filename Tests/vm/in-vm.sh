@@ -107,6 +107,19 @@ if [ -e /proc/sys/kernel/unprivileged_userns_clone ]; then
 fi
 taint0=$(cat /proc/sys/kernel/tainted)
 put taint_before "$taint0"
+# lockdep (debug kernel) turns itself off for good at the first report or
+# taint, boot included (hand-started boots of the debug kernel without
+# panic_on_warn=1 met a KASAN report in early boot, in identify_cpu, and ran
+# with lockdep off): a lane whose lockdep is off proves nothing about locking
+lockdep_on() { grep -qE '^ *debug_locks: +1$' /proc/lockdep_stats; }
+if [ -r /proc/lockdep_stats ]; then
+	if lockdep_on; then
+		put lockdep on
+	else
+		put lockdep off
+		fail "lockdep is off before the tests (taint $taint0): $(grep -E 'debug_locks' /proc/lockdep_stats | tr -s ' ')"
+	fi
+fi
 dmesg -C
 echo "nlpush-vm-test: start on $KVER" >/dev/kmsg
 # kmemleak (debug kernel): what boot left behind is set aside, so that the
@@ -241,6 +254,12 @@ if grep -qE "$pat" "$RESDIR/dmesg.txt"; then
 	fail "dmesg has kernel warnings"
 else
 	put dmesg clean
+fi
+
+# lockdep still on: nothing turned it off during the tests
+if [ -r /proc/lockdep_stats ] && ! lockdep_on; then
+	put lockdep "off after the tests"
+	fail "lockdep turned itself off during the tests (see dmesg.txt)"
 fi
 
 # 8. taint: only O (4096, out-of-tree) and E (8192, unsigned module)

@@ -12,6 +12,9 @@ public enum SubscriptionItem: Sendable, Hashable {
     case lost(ClosedRange<UInt64>)
     /// A recovery replay after an overrun (socket `ENOBUFS`, sequence gap or a full
     /// stream buffer) delivered this many events that would otherwise have been lost.
+    /// It follows the last event the recovery replayed. A recovery that a slow
+    /// consumer's full stream buffer holds up goes on in rounds as room appears; one
+    /// notice at its end counts the events of every round.
     case recovered(count: Int)
     /// The `nlpush` family disappeared (the module was unloaded). With
     /// ``SubscriptionOptions/autoReconnect`` the subscription waits for it to come back;

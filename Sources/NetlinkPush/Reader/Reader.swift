@@ -74,6 +74,15 @@ final class Reader {
     private var resolveHeldBackAt: UInt64?
     static let maxHeldBack = 4096
     static let maxHeldBackBytes = 16 << 20
+    /// Events replayed to fill gaps that no ``SubscriptionItem/recovered(count:)``
+    /// notice has counted yet. A replay that a full stream buffer cuts short goes on
+    /// once the consumer made room, possibly over many rounds; one notice follows the
+    /// last event of the whole recovery and counts every round (see
+    /// ``announceRecovered(reason:)``).
+    private var recoveredUnannounced = 0
+    /// The replay under way is the catch-up after subscribing or reconnecting: its
+    /// events are simply the first ones, not a recovery from loss, in every round.
+    private var catchingUp = false
     private var logger: Logger { core.logger }
 
     init(core: SubscriptionCore, events: any TransportSocket, family: FamilyInfo, baseline: UInt64?) {
@@ -287,17 +296,26 @@ final class Reader {
                 }
             }
         }
+        if !catchingUp { recoveredUnannounced += replayed }
         if overflowed || finished { return }
         while i < held.count {
             emit(held[i], fromReplay: false)
             i += 1
         }
-        if replayed > 0 {
-            logger.debug(
-                "nlpush recovered events from the replay ring",
-                metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "overrun"])
-            notice(.recovered(count: replayed))
-        }
+        announceRecovered(reason: "overrun")
+    }
+
+    /// The recovery is complete (no round left for a full stream buffer to resume):
+    /// one ``SubscriptionItem/recovered(count:)`` notice, after the last replayed event,
+    /// counts what every round replayed.
+    private func announceRecovered(reason: String) {
+        catchingUp = false
+        guard recoveredUnannounced > 0 else { return }
+        logger.debug(
+            "nlpush recovered events from the replay ring",
+            metadata: ["subscription": "\(core.name)", "count": "\(recoveredUnannounced)", "reason": "\(reason)"])
+        notice(.recovered(count: recoveredUnannounced))
+        recoveredUnannounced = 0
     }
 
     /// The socket's queue is empty. After an overrun, the gaps the queued events
@@ -517,6 +535,7 @@ final class Reader {
     /// reported lost, then it is delivered.
     private func recover(revealedBy revealed: Event?, reason: String) {
         guard let fam = family, !finished else { return }
+        if reason == "initial" || reason == "reconnect" { catchingUp = core.options.recovery }
         if core.isWaitingForSpace {
             // The consumer is behind: replaying now would only be discarded. The
             // consumer wakes us once it drained half of the buffer.
@@ -595,19 +614,15 @@ final class Reader {
                 return
             }
         }
-        if overflowed || finished { return }  // retried once the consumer made room
+        // After subscribing or reconnecting, replayed events are simply the first ones,
+        // not a recovery from loss.
+        if !catchingUp { recoveredUnannounced += replayed }
+        if overflowed || finished { return }  // resumed once the consumer made room
         if let revealed {
             if let range = tracker.declareLost(before: revealed.seq) { lost(range) }
             if tracker.classifyLive(revealed.seq) == .deliver { deliver(revealed, live: true) }
         }
-        // After subscribing or reconnecting, replayed events are simply the first ones,
-        // not a recovery from loss.
-        if replayed > 0 && reason != "initial" && reason != "reconnect" {
-            logger.debug(
-                "nlpush recovered events from the replay ring",
-                metadata: ["subscription": "\(core.name)", "count": "\(replayed)", "reason": "\(reason)"])
-            notice(.recovered(count: replayed))
-        }
+        announceRecovered(reason: reason)
     }
 
     /// The socket stayed quiet past the ``tail`` deadline. With recovery, the tail is
