@@ -233,6 +233,38 @@ struct RecoveryTests {
         sub.cancel()
     }
 
+    @Test("a replay that fails once (ENOMEM): the gap is replayed again, not reported lost", arguments: [false, true])
+    func replayFailsOnce(overrun: Bool) async throws {
+        var r = Reading(try channel.subscribe(name: "replay-fails"))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        kernel.failNext(.replay, errno: ENOMEM, extack: "no memory for the dump")
+        kernel.atomically {
+            if overrun { kernel.injectOverrun(dropping: 2) } else { kernel.dropNext(2) }
+            kernel.publish(count: 4)
+        }
+        let items = try await r.next(5)
+        #expect(items.filter { $0.hasPrefix("e") } == events(2...5), "\(items)")
+        #expect(!items.contains { $0.hasPrefix("lost") }, "\(items)")
+        #expect(items.contains("recovered 2"), "\(items)")
+        #expect(kernel.received(.replay) >= 2)
+    }
+
+    @Test("a replay that keeps failing, or fails for good (EPERM): the gap is reported lost, the events after it delivered", arguments: [(ENOMEM, 3), (EPERM, 1)])
+    func replayFailsForGood(errno: Int32, attempts: Int) async throws {
+        var r = Reading(try channel.subscribe(name: "replay-fails-for-good"))
+        kernel.publish()
+        #expect(try await r.next(1) == ["e1"])
+        let before = kernel.received(.replay)
+        for _ in 0..<3 { kernel.failNext(.replay, errno: errno) }
+        kernel.atomically {
+            kernel.dropNext(2)
+            kernel.publish(count: 4)
+        }
+        #expect(try await r.next(3) == ["lost 2...3", "e4", "e5"])
+        #expect(kernel.received(.replay) - before == attempts, "tried \(attempts) times")
+    }
+
     @Test("random drops with a small ring: every event exactly once, in order, or in a lost range")
     func randomDrops() async throws {
         var r = Reading(try channel.subscribe(name: "random"))

@@ -276,7 +276,7 @@ final class Reader {
         if from < newest.seq {
             do throws(NetlinkPushError) {
                 let count = UInt32(clamping: min(newest.seq - from, UInt64(Proto.emitCountMax)))
-                try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                try replay(from: from, count: count, familyID: fam.id, reason: "overrun") {
                     (g) throws(NetlinkPushError) in
                     guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
@@ -580,7 +580,7 @@ final class Reader {
                 count = newest >= from ? UInt32(clamping: min(newest - from + 1, UInt64(Proto.emitCountMax))) : 0
             }
             if count != 0 {
-                try core.control.performBlocking(.replay(from: from, count: count), familyID: fam.id, timeoutMs: 30_000) {
+                try replay(from: from, count: count, familyID: fam.id, reason: reason) {
                     (g) throws(NetlinkPushError) in
                     guard !self.overflowed, !self.finished, !self.core.isStopping else { return }  // drain, discard
                     let e = try MessageDecoder.event(g, receivedNs: monotonicNanoseconds())
@@ -653,6 +653,50 @@ final class Reader {
             tail = nil
         } else {
             tail = (monotonicNanoseconds() + Reader.trailingLossGraceNs, published, sent)
+        }
+    }
+
+    /// How many times a replay is tried when it fails for a reason that may pass.
+    static let replayAttempts = 3
+
+    /// Runs one `REPLAY` dump into `onMessage`, and runs it again (at most
+    /// ``replayAttempts`` in all, 1 and 10 ms apart) when it failed for a reason that
+    /// may pass: the kernel short of memory for the dump (`ENOMEM`, `ENOBUFS`), busy
+    /// (`EBUSY`, `EAGAIN`, `EINTR`), or the control socket's queue overflowing. Giving
+    /// up at once would report events lost that the ring still holds. A repeated dump
+    /// starts at `from` again: what an attempt delivered before it failed is a
+    /// duplicate for the sequence tracker the next time. Anything else (no
+    /// permission, a timeout, the channel closed) is thrown at once.
+    private func replay(
+        from: UInt64, count: UInt32?, familyID: UInt16, reason: String,
+        _ onMessage: (GenlMessage) throws(NetlinkPushError) -> Void
+    ) throws(NetlinkPushError) {
+        var attempt = 1
+        while true {
+            do throws(NetlinkPushError) {
+                try core.control.performBlocking(
+                    .replay(from: from, count: count), familyID: familyID, timeoutMs: 30_000, onMessage: onMessage)
+                return
+            } catch {
+                guard attempt < Reader.replayAttempts, Reader.mayPass(error), !finished, !core.isStopping else {
+                    throw error
+                }
+                logger.debug(
+                    "nlpush replay failed; trying again",
+                    metadata: ["reason": "\(reason)", "attempt": "\(attempt)", "error": "\(error)"])
+                usleep(attempt == 1 ? 1_000 : 10_000)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Whether a failed replay may succeed when tried again (see ``replay(from:count:familyID:reason:_:)``).
+    static func mayPass(_ error: NetlinkPushError) -> Bool {
+        switch error {
+        case .rejected(_, let e, _), .socket(_, let e, _):
+            return [ENOMEM, ENOBUFS, EBUSY, EAGAIN, EINTR].contains(e)
+        default:
+            return false
         }
     }
 
