@@ -260,7 +260,12 @@ final class Reader {
         _ = askRing()
         var i = 0
         var replayed = 0
+        // Once the stream buffer is full (``overflowed``) nothing more is taken in this
+        // pass: the overflow recovery replays from the last event delivered, held
+        // events included. (Merging on past an event that found the buffer full would
+        // take it for lost when the next one came.)
         func emit(_ e: Event, fromReplay: Bool) {
+            if overflowed { return }
             switch tracker.classifyReplayed(e.seq) {
             case .duplicate:
                 return
@@ -302,6 +307,7 @@ final class Reader {
             emit(held[i], fromReplay: false)
             i += 1
         }
+        if overflowed { return }  // the rest of the held events found the buffer full
         announceRecovered(reason: "overrun")
     }
 
