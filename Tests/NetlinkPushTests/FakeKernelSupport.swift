@@ -33,6 +33,13 @@ struct Reading {
         return out
     }
 
+    /// The items up to and including `last` (described), or up to the end of the sequence.
+    mutating func next(through last: String) async throws -> [String] {
+        var out: [String] = []
+        while out.last != last, let item = try await iterator.next() { out.append(describe(item, epochs: false)) }
+        return out
+    }
+
     /// The next `count` items, as they are.
     mutating func items(_ count: Int) async throws -> [SubscriptionItem] {
         var out: [SubscriptionItem] = []

@@ -176,19 +176,14 @@ struct RecoveryTests {
     func streamBufferFullThenOverrun() async throws {
         let sub = try channel.subscribe(name: "buffer-overrun", options: .init(bufferCapacity: 4))
         var r = Reading(sub)
-        kernel.publish(count: 8)
-        #expect(await waitUntil(.seconds(5)) { kernel.stats.published == 8 && sub.core.isWaitingForSpace } != nil)
         // the socket holds 2 datagrams now: of the next 6 events, 4 are dropped there
-        kernel.setReceiveQueueLimit(2)
-        kernel.atomically { kernel.publish(count: 6) }
-        kernel.setReceiveQueueLimit(nil)
+        await overrunWhilePaused(kernel, sub, filling: 8, socketLimit: 2, burst: 6)
         // (how many the socket still held when the limit came depends on how much the
         // reader took before it paused: at least 4 of the 6 are dropped)
         kernel.publish()  // e15
-        var items: [String] = []
-        while items.last != "e15", let more = try await r.next(1).first { items.append(more) }
+        var items = try await r.next(through: "e15")
         kernel.publish()  // e16: after the recovery's notice, which follows the events it replayed
-        while items.last != "e16", let more = try await r.next(1).first { items.append(more) }
+        items += try await r.next(through: "e16")
         let dropped = kernel.stats.deliveryErrors
         #expect(dropped >= 4)
         #expect(items.filter { $0.hasPrefix("e") } == events(1...16), "\(items)")
@@ -205,20 +200,15 @@ struct RecoveryTests {
         let channel = try NetlinkPushChannel(kernel: kernel)
         let sub = try channel.subscribe(name: "rounds", options: .init(bufferCapacity: 4))
         var r = Reading(sub)
-        kernel.publish(count: 8)
-        #expect(await waitUntil(.seconds(5)) { kernel.stats.published == 8 && sub.core.isWaitingForSpace } != nil)
         // the socket takes 2 datagrams: of the next 30 events, at least 28 are dropped,
         // and the replay of a stream buffer of 4 takes many rounds
-        kernel.setReceiveQueueLimit(2)
-        kernel.atomically { kernel.publish(count: 30) }
-        kernel.setReceiveQueueLimit(nil)
+        await overrunWhilePaused(kernel, sub, filling: 8, socketLimit: 2, burst: 30)
         let dropped = Int(kernel.stats.deliveryErrors)
         #expect(dropped >= 28)
         kernel.publish()  // e39
-        var items: [String] = []
-        while items.last != "e39", let more = try await r.next(1).first { items.append(more) }
+        var items = try await r.next(through: "e39")
         kernel.publish()  // e40: after the notice, which follows the events replayed
-        while items.last != "e40", let more = try await r.next(1).first { items.append(more) }
+        items += try await r.next(through: "e40")
         #expect(items.filter { $0.hasPrefix("e") } == events(1...40), "\(items)")
         #expect(!items.contains { $0.hasPrefix("lost") }, "\(items)")
         let notices = items.enumerated().filter { $0.element.hasPrefix("recovered ") }
@@ -282,10 +272,9 @@ struct RecoveryTests {
             kernel.dropNext(1)
             _ = kernel.publish(count: 9)
         }
-        var items: [String] = []
-        while items.last != "e13", let more = try await r.next(1).first { items.append(more) }
+        var items = try await r.next(through: "e13")
         kernel.publish()  // e14, after any notice
-        while items.last != "e14", let more = try await r.next(1).first { items.append(more) }
+        items += try await r.next(through: "e14")
         #expect(items.filter { $0.hasPrefix("e") } == events(2...14), "\(items)")
         #expect(!items.contains { $0.hasPrefix("lost") }, "\(items)")
         let recovered = items.compactMap { $0.hasPrefix("recovered ") ? Int($0.dropFirst(10)) : nil }
@@ -323,4 +312,21 @@ struct RecoveryTests {
         #expect(Set(seen).count == seen.count)
         #expect(!lost.isEmpty, "a ring of 8 and drops of up to 11: some loss is expected")
     }
+}
+
+/// Publishes `filling` events nobody consumes until the reader found `sub`'s stream
+/// buffer full and stopped reading, then a burst of `burst` into a socket that takes
+/// `socketLimit` datagrams: the rest of the burst is dropped there.
+private func overrunWhilePaused(
+    _ kernel: FakeKernel, _ sub: Subscription, filling: Int, socketLimit: Int, burst: Int
+) async {
+    let published = kernel.stats.published
+    kernel.publish(count: filling)
+    #expect(
+        await waitUntil(.seconds(5)) {
+            kernel.stats.published == published + UInt64(filling) && sub.core.isWaitingForSpace
+        } != nil)
+    kernel.setReceiveQueueLimit(socketLimit)
+    kernel.atomically { kernel.publish(count: burst) }
+    kernel.setReceiveQueueLimit(nil)
 }
