@@ -140,6 +140,24 @@ struct Collected: Sendable {
     /// Every item, in order, when the collector keeps them (``collect(_:timeout:_:keepItems:onEvent:until:)``).
     var items: [SubscriptionItem] = []
 
+    mutating func add(_ item: SubscriptionItem, keepItem: Bool) {
+        if keepItem { items.append(item) }
+        switch item {
+        case .event(let e): events.append(e)
+        case .lost(let r): lost.append(r)
+        case .recovered(let n): recovered += n
+        case .disconnected: disconnected += 1
+        case .reconnected: reconnected += 1
+        case .reloaded: reloaded.append(item)
+        }
+    }
+
+    /// What a timeout reports.
+    var summary: String {
+        let seqs = events.first.map { "seq \($0.seq)...\(events.last?.seq ?? $0.seq)" } ?? "no seq"
+        return "\(events.count) events, \(seqs), lost \(lost.count) ranges \(lost.prefix(4))\(lost.count > 4 ? "..." : ""), recovered \(recovered), disconnected \(disconnected), reconnected \(reconnected)"
+    }
+
     /// Checks the events are consecutive from `first` through `last` (or sit in a lost
     /// range), and every payload follows nlpush_test's rule.
     func check(first: UInt64, last: UInt64, size: Int, type: UInt32, allowLoss: Bool = false) {
@@ -184,58 +202,22 @@ func collect(
     onEvent: (@Sendable (Event) -> Void)? = nil,
     until done: @escaping @Sendable (Collected) -> Bool
 ) async throws -> Collected {
-    // What the consumer has seen so far, for the timeout's message: a wait that ends
-    // without its condition says how far it got.
-    let seen = Mutex(CollectProgress())
+    // Kept outside the consuming task, so that a wait that ends without its condition
+    // says how far it got.
+    let seen = Mutex(Collected())
     do {
         return try await withTimeout(timeout, what) {
-            var c = Collected()
             for try await item in events {
-                if keepItems { c.items.append(item) }
-                switch item {
-                case .event(let e):
-                    c.events.append(e)
-                    onEvent?(e)
-                case .lost(let r): c.lost.append(r)
-                case .recovered(let n): c.recovered += n
-                case .disconnected: c.disconnected += 1
-                case .reconnected: c.reconnected += 1
-                case .reloaded: c.reloaded.append(item)
-                }
-                seen.withLock { $0.note(item) }
-                if done(c) { return c }
+                if case .event(let e) = item { onEvent?(e) }
+                if seen.withLock({ c in
+                    c.add(item, keepItem: keepItems)
+                    return done(c)
+                }) { break }
             }
-            return c
+            return seen.withLock { $0 }
         }
     } catch let e as TimedOut {
-        throw TimedOut(what: "\(e.what) (seen: \(seen.withLock { $0 }))")
-    }
-}
-
-/// A summary of the items a ``collect(_:timeout:_:keepItems:onEvent:until:)`` has seen.
-struct CollectProgress: Sendable, CustomStringConvertible {
-    var events = 0
-    var firstSeq: UInt64?
-    var lastSeq: UInt64?
-    var lost: [ClosedRange<UInt64>] = []
-    var recovered = 0
-    var others = 0
-
-    mutating func note(_ item: SubscriptionItem) {
-        switch item {
-        case .event(let e):
-            events += 1
-            if firstSeq == nil { firstSeq = e.seq }
-            lastSeq = e.seq
-        case .lost(let r): lost.append(r)
-        case .recovered(let n): recovered += n
-        default: others += 1
-        }
-    }
-
-    var description: String {
-        let seqs = firstSeq.map { "seq \($0)...\(lastSeq ?? $0)" } ?? "no seq"
-        return "\(events) events, \(seqs), lost \(lost.count) ranges \(lost.prefix(4))\(lost.count > 4 ? "..." : ""), recovered \(recovered), other items \(others)"
+        throw TimedOut(what: "\(e.what) (seen: \(seen.withLock { $0.summary }))")
     }
 }
 

@@ -259,7 +259,6 @@ final class Reader {
         }
         _ = askRing()
         var i = 0
-        var replayed = 0
         // Once the stream buffer is full (``overflowed``) nothing more is taken in this
         // pass: the overflow recovery replays from the last event delivered, held
         // events included. (Merging on past an event that found the buffer full would
@@ -275,7 +274,7 @@ final class Reader {
                 lost(range)
                 _ = tracker.declareLost(before: e.seq)
             }
-            if deliver(e) && fromReplay { replayed += 1 }
+            if fromReplay { deliverReplayed(e) } else { deliver(e) }
         }
         let from = max(last + 1, ringOldestAtLeast)
         if from < newest.seq {
@@ -301,7 +300,6 @@ final class Reader {
                 }
             }
         }
-        if !catchingUp { recoveredUnannounced += replayed }
         if overflowed || finished { return }
         while i < held.count {
             emit(held[i], fromReplay: false)
@@ -309,6 +307,13 @@ final class Reader {
         }
         if overflowed { return }  // the rest of the held events found the buffer full
         announceRecovered(reason: "overrun")
+    }
+
+    /// Delivers an event of a replay that fills a gap, and counts it for the
+    /// recovery's notice (not during the catch-up after subscribing or reconnecting:
+    /// those events are simply the first ones, not a recovery from loss).
+    private func deliverReplayed(_ e: Event) {
+        if deliver(e) && !catchingUp { recoveredUnannounced += 1 }
     }
 
     /// The recovery is complete (no round left for a full stream buffer to resume):
@@ -564,7 +569,6 @@ final class Reader {
             if let revealed { deliver(revealed, live: true) }
             return
         }
-        var replayed = 0
         // What does the ring hold? One small GET_STATS answer: no dump that would start
         // past the gap (all discarded), and none that chases a producer still
         // publishing (the dump would run as long as the burst, the socket unread).
@@ -599,11 +603,11 @@ final class Reader {
                     case .duplicate:
                         return
                     case .deliver:
-                        if self.deliver(e) { replayed += 1 }
+                        self.deliverReplayed(e)
                     case .deliverAfterLoss(let range):
                         self.lost(range)
                         _ = self.tracker.declareLost(before: e.seq)
-                        if self.deliver(e) { replayed += 1 }
+                        self.deliverReplayed(e)
                     }
                 }
                 // The ring started past `from`, or (asked for a gap) held none of it.
@@ -620,9 +624,6 @@ final class Reader {
                 return
             }
         }
-        // After subscribing or reconnecting, replayed events are simply the first ones,
-        // not a recovery from loss.
-        if !catchingUp { recoveredUnannounced += replayed }
         if overflowed || finished { return }  // resumed once the consumer made room
         if let revealed {
             if let range = tracker.declareLost(before: revealed.seq) { lost(range) }
