@@ -93,7 +93,7 @@ def table(header, rows):
 # ------------------------------------------------------------ throughput
 CONS_NAMES = {"c_raw": "C raw", "c_libnl": "C libnl", "swift": "Swift", "swift_ack": "Swift + ack",
               "c_raw_ack": "C raw + ack", "swift_ack_batch": "Swift + batched ack",
-              "c_raw_ack_batch": "C raw + batched ack", "swift_pool": "Swift (consumer on the pool)"}
+              "c_raw_ack_batch": "C raw + batched ack"}
 
 
 def median_cell(results):
@@ -179,22 +179,6 @@ for size, subs, prod, ms, g in thr_groups():
                      fmt_ratio(g("c_raw_ack"), g("c_raw")), fmt_ratio(g("c_raw_ack_batch"), g("c_raw")),
                      eps_str(ms["swift"]), eps_str(ms["swift_ack"]), eps_str(ms["swift_ack_batch"]),
                      fmt_ratio(g("swift_ack"), g("swift")), fmt_ratio(g("swift_ack_batch"), g("swift"))])
-
-# where the Swift consumer runs: on the subscription's reader thread ("swift",
-# nlpush bench's default) or on the cooperative pool, woken by the reader
-# ("swift_pool", nlpush bench --consume-on pool)
-pool_rows = []
-pool_ratios = []
-for size, subs, prod, ms, g in thr_groups():
-    if not g("swift_pool"):
-        continue
-    pool_ratios.append({"size": size, "subscribers": subs, "producer": prod,
-                        "swift_over_c_raw": over(g("swift"), g("c_raw")),
-                        "swift_pool_over_c_raw": over(g("swift_pool"), g("c_raw")),
-                        "swift_over_swift_pool": over(g("swift"), g("swift_pool"))})
-    pool_rows.append([f"{size:,} B", subs, prod, eps_str(ms["c_raw"]), eps_str(ms["swift"]),
-                      eps_str(ms["swift_pool"]), fmt_ratio(g("swift"), g("c_raw")),
-                      fmt_ratio(g("swift_pool"), g("c_raw")), fmt_ratio(g("swift"), g("swift_pool"))])
 
 thr_lat_rows = []
 for size in sorted({c["size"] for c in thr_cells}):
@@ -428,7 +412,6 @@ results = {
     "host": host, "notes": [n for n in [args.note, plot_note] if n],
     "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
     "throughput": thr_cells, "throughput_ratios": ratios, "ack_ratios": ack_ratios,
-    "consumer_thread_ratios": pool_ratios,
     "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish,
     "batching": batching, "requests": req,
     "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
@@ -458,9 +441,6 @@ blocks["throughput"] = table(
 blocks["acks"] = table(
     ["payload", "subs", "producer", "C raw", "+ ack each", "+ batched ack", "each / none", "batched / none",
      "Swift", "+ ack each", "+ batched ack", "each / none", "batched / none"], ack_rows) if ack_rows else "_not measured_"
-blocks["consumer_thread"] = table(
-    ["payload", "subs", "producer", "C raw", "Swift, reader thread", "Swift, pool", "reader / C raw",
-     "pool / C raw", "reader / pool"], pool_rows) if pool_rows else "_not measured_"
 blocks["throughput_latency"] = table(
     ["payload", "subs", "C raw p50 / p99", "C libnl p50 / p99", "Swift p50 / p99"], thr_lat_rows) if thr_lat_rows else "_not measured_"
 if rb_rows:

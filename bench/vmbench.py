@@ -209,8 +209,7 @@ def c_cell(tool, producer, size, subs, count, ack=None, rcvbuf=BIG_RCVBUF):
     return s
 
 
-def swift_bench(size, subs, count, producer, ack=None, rcvbuf=BIG_RCVBUF, recovery=True, timeout=None,
-                consume_on="reader"):
+def swift_bench(size, subs, count, producer, ack=None, rcvbuf=BIG_RCVBUF, recovery=True, timeout=None):
     if not NLPUSH:
         return None
     timeout = timeout or max(120, count // 50)
@@ -222,8 +221,6 @@ def swift_bench(size, subs, count, producer, ack=None, rcvbuf=BIG_RCVBUF, recove
         cmd += ["--rcvbuf", str(rcvbuf)]
     if not recovery:
         cmd.append("--no-recovery")
-    if consume_on != "reader":
-        cmd += ["--consume-on", consume_on]
     j = run_json(cmd, timeout=timeout + 120, tag="nlpush-bench")
     if not j:
         return None
@@ -244,8 +241,6 @@ def swift_bench(size, subs, count, producer, ack=None, rcvbuf=BIG_RCVBUF, recove
 def consumer_cell(consumer, producer, size, subs, count, rcvbuf=BIG_RCVBUF):
     if consumer == "swift":
         return swift_bench(size, subs, count, producer, rcvbuf=rcvbuf)
-    if consumer == "swift_pool":  # consumed on the cooperative pool, woken by the reader
-        return swift_bench(size, subs, count, producer, rcvbuf=rcvbuf, consume_on="pool")
     if consumer == "swift_ack":
         return swift_bench(size, subs, count, producer, ack="each", rcvbuf=rcvbuf)
     if consumer == "swift_ack_batch":
@@ -350,8 +345,7 @@ def section_publish():
                     f"{r and r.get('ns_per_event')} ns per publish")
 
 
-CONSUMERS = ["c_raw", "c_libnl", "swift", "swift_pool", "swift_ack", "c_raw_ack", "swift_ack_batch",
-             "c_raw_ack_batch"]
+CONSUMERS = ["c_raw", "c_libnl", "swift", "swift_ack", "c_raw_ack", "swift_ack_batch", "c_raw_ack_batch"]
 
 
 def section_throughput():
@@ -360,8 +354,7 @@ def section_throughput():
     cells = [(size, count, subs, producer, consumer)
              for size, count in sizes.items() for subs in (1, 4, 16)
              for producer in ("test", "emit") for consumer in CONSUMERS
-             # ack and pool cells: 1 and 4 subscribers
-             if not (("_ack" in consumer or consumer == "swift_pool") and subs > 4)]
+             if not ("_ack" in consumer and subs > 4)]  # ack cells: 1 and 4 subscribers
     if args.cells:
         want = {tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")}
         cells = [c for c in cells if (c[0], c[2]) in want and c[3] == "test"]

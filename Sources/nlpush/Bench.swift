@@ -25,10 +25,6 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Payload size, e.g. 64, 1k, 16k (at most 60k).")
     var size = ByteCount(64)
 
-    enum ConsumeOn: String, ExpressibleByArgument, CaseIterable, Sendable {
-        case reader, pool
-    }
-
     @Option(name: .long, help: "Subscriptions receiving the burst.")
     var subscribers = 1
 
@@ -53,9 +49,6 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Also check every payload against nlpush_test's pattern (--producer test only; costs consumer time).")
     var verify = false
 
-    @Option(help: "Where each subscription's events are handled: reader (on its reader thread) or pool (a task of the cooperative pool, woken by the reader).")
-    var consumeOn = ConsumeOn.reader
-
     @Option(help: "Give up waiting for the events after this long (default 120s).", transform: DurationArgument.parse)
     var timeout = DurationArgument.seconds(120)
 
@@ -77,8 +70,7 @@ struct Bench: AsyncParsableCommand {
             stopper.installSignalHandlers()
             let config = Consumer(
                 format: EventFormat(json: false, preview: 0), quiet: true, ack: ack, ackEach: ackEach,
-                count: UInt64(count), verify: verify, filter: try TypeFilter([]),
-                onReaderThread: consumeOn == .reader)
+                count: UInt64(count), verify: verify, filter: try TypeFilter([]))
             let started = monotonicNow()
             let produce = Task.detached { [producer, size, count] () throws -> UInt64 in
                 let t0 = monotonicNow()

@@ -209,8 +209,6 @@ struct Consumer: Sendable {
     var count: UInt64?
     var verify: Bool
     var filter: TypeFilter
-    /// Take each batch on the subscription's reader thread (see ``consume(index:subscription:)``).
-    var onReaderThread = true
 
     private var json: Bool { format.json }
 
@@ -226,16 +224,7 @@ struct Consumer: Sendable {
         }
     }
 
-    /// Consumes one subscription on its reader thread (``Subscription/readerExecutor``:
-    /// one runnable thread per busy subscription instead of two), or with
-    /// `onReaderThread` false on the cooperative pool.
     func consume(index: Int, subscription s: Subscription) async -> SubscriberSummary {
-        await withTaskExecutorPreference(onReaderThread ? s.readerExecutor : nil) {
-            await consumeHere(index: index, subscription: s)
-        }
-    }
-
-    private func consumeHere(index: Int, subscription s: Subscription) async -> SubscriberSummary {
         var sum = SubscriberSummary(index: index, name: s.name)
         // Batches of views: the payloads stay in the batch's buffer (no allocation per
         // event); an owned Event is made only to print one or to ack one on its own.

@@ -111,7 +111,6 @@ final class Reader {
     }
 
     func run() {
-        core.executor.attach()
         defer { shutdown() }
         logger.debug("nlpush reader started", metadata: ["subscription": "\(core.name)", "port": "\(core.control.portID)"])
         do throws(NetlinkPushError) {
@@ -126,7 +125,6 @@ final class Reader {
                     timeout = timeout < 0 ? ms : min(timeout, ms)
                 }
                 if recheck && !paused { timeout = 0 }
-                if core.executor.hasPending { timeout = 0 }
                 let ready = try Poll.wait(paused ? -1 : events.pollDescriptor, core.wake.fd, timeoutMs: timeout)
                 if ready.second { core.wake.drain() }
                 if core.isStopping { break }
@@ -144,8 +142,6 @@ final class Reader {
                     checkTail()
                 }
                 flush()
-                // A consumer that prefers this thread takes what flush() handed over.
-                core.executor.runPending()
             }
         } catch {
             logger.debug("nlpush reader failed", metadata: ["subscription": "\(core.name)", "error": "\(error)"])
@@ -156,7 +152,6 @@ final class Reader {
     private func shutdown() {
         if !finished { finish(throwing: nil) }
         events.close()
-        core.executor.detach()
         core.readerDidExit()
         logger.debug("nlpush reader stopped", metadata: ["subscription": "\(core.name)"])
     }

@@ -160,34 +160,6 @@ public final class Subscription: Sendable {
     /// Whether the reader thread is still running.
     public var isActive: Bool { core.isRunning }
 
-    /// A task executor that runs jobs on this subscription's reader thread, between two
-    /// reads of its socket.
-    ///
-    /// Consume under its preference to take each batch on the thread that read it,
-    /// instead of having the reader wake your task on another thread:
-    ///
-    /// ```swift
-    /// try await withTaskExecutorPreference(subscription.readerExecutor) {
-    ///     var items = subscription.events.makeAsyncIterator()
-    ///     while let batch = try await items.nextEventBatch() {
-    ///         for case .event(let view) in batch { handle(view.type, Array(view.payload)) }
-    ///     }
-    /// }
-    /// ```
-    ///
-    /// A busy subscription then keeps one thread runnable instead of two (the reader and
-    /// a thread of the cooperative pool), the way a C listener that reads and handles in
-    /// one loop does: the fastest way to consume on a host with few CPUs.
-    ///
-    /// The price: while your code runs, the subscription does not read its socket.
-    /// Events wait in the socket's receive buffer (``SubscriptionOptions/receiveBufferSize``)
-    /// and, if it overflows, are replayed from the kernel's ring or reported lost, as
-    /// when the stream buffer is full. So keep the work per batch short, and never block
-    /// the thread (a blocking call here stops the reader as well). Child tasks inherit
-    /// the preference and run on the same thread. Once the subscription has ended, jobs
-    /// go to the global concurrent executor: code after the loop runs on as usual.
-    public var readerExecutor: any TaskExecutor { core.executor }
-
     /// The async sequence of a subscription's items.
     ///
     /// The reader thread hands items over in batches (everything one wake-up read from
@@ -382,8 +354,6 @@ final class SubscriptionCore: Sendable {
     let logger: Logger
     let control: ControlConnection
     let wake: EventFD
-    /// Runs the jobs of tasks that prefer it on the reader thread (``Subscription/readerExecutor``).
-    let executor: ReaderExecutor
     let continuation: AsyncStream<EventBatch>.Continuation
     let shared: Mutex<Shared>
     let metrics: SubscriptionMetrics
@@ -402,7 +372,6 @@ final class SubscriptionCore: Sendable {
         self.logger = logger
         self.control = control
         self.wake = wake
-        executor = ReaderExecutor(wake: wake)
         self.continuation = continuation
         shared = Mutex(Shared(family: family))
     }
