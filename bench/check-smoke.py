@@ -48,6 +48,10 @@ if r is not None:
               json.dumps([c["median"] for c in cells])[:300])
     check("throughput: Swift/C ratios computed", bool(r.get("throughput_ratios")))
     check("acks: acknowledged/unacknowledged ratios computed", bool(r.get("ack_ratios")))
+    bc = r.get("burst", {}).get("cells", [])
+    check("burst: C raw and Swift received every event at every length",
+          bool(bc) and {c["consumer"] for c in bc} >= {"c_raw", "swift"}
+          and all(c["median"] and c["median"]["lost"] == 0 for c in bc), json.dumps(bc)[:300])
     for consumer in ("c_raw_ack", "swift_ack", "c_raw_ack_batch", "swift_ack_batch"):
         ms = [c["median"] for c in tp if c["consumer"] == consumer and c["median"]]
         ok = ms and all(m["acks"] == m["expected"] > 0 and m["ack_errors"] == 0 for m in ms)

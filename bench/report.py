@@ -220,6 +220,46 @@ for size in sorted({c["size"] for c in rb_cells}):
                     " / ".join(fmt_int(ms[k].get("produce_ns_per_record")) if ms.get(k) else "–"
                                for k in ("bpf_ringbuf", "c_raw"))])
 
+# burst length: C raw and Swift, 1 subscriber, interleaved rounds; times
+# (first publication to last reception) split into a cost per event (the
+# slope between the shortest and the longest burst) and a cost per burst
+bursts = {}
+for r in sect("burst"):
+    if r["result"]:
+        bursts.setdefault((r["size"], r["count"], r["consumer"]), []).append(r["result"])
+burst_rows = []
+burst_fit = []
+for size in sorted({k[0] for k in bursts}):
+    counts = sorted({k[1] for k in bursts if k[0] == size})
+    secs = {}
+    for count in counts:
+        ms = {c: median_cell(bursts.get((size, count, c), [])) for c in ("c_raw", "swift")}
+        for c in ("c_raw", "swift"):
+            rs = bursts.get((size, count, c), [])
+            secs[(count, c)] = statistics.median(x["seconds"] for x in rs) if rs else None
+        g = lambda k: ms[k]["events_per_s"] if ms[k] else None
+        burst_rows.append([f"{size:,} B", f"{count:,}", eps_str(ms["c_raw"]), eps_str(ms["swift"]),
+                           fmt_ratio(g("swift"), g("c_raw")),
+                           " / ".join(f"{secs[(count, c)] * 1000:.1f}" if secs[(count, c)] else "–"
+                                      for c in ("c_raw", "swift"))])
+    if len(counts) >= 2:
+        lo, hi = counts[0], counts[-1]
+        fit = {"size": size, "from": lo, "to": hi}
+        for c in ("c_raw", "swift"):
+            if secs.get((lo, c)) and secs.get((hi, c)):
+                per = (secs[(hi, c)] - secs[(lo, c)]) / (hi - lo)
+                fit[c] = {"ns_per_event": per * 1e9, "fixed_ms": (secs[(lo, c)] - lo * per) * 1000}
+        burst_fit.append(fit)
+burst_fit_lines = []
+for f in burst_fit:
+    if "c_raw" in f and "swift" in f:
+        c, w = f["c_raw"], f["swift"]
+        burst_fit_lines.append(
+            f"- {f['size']:,} B, from the {f['from']:,} and {f['to']:,} event bursts: per event C raw "
+            f"{c['ns_per_event']:,.0f} ns, Swift {w['ns_per_event']:,.0f} ns (Swift / C raw at steady state "
+            f"{c['ns_per_event'] / w['ns_per_event']:.2f}); left over per burst C raw {c['fixed_ms']:.1f} ms, "
+            f"Swift {w['fixed_ms']:.1f} ms")
+
 # ------------------------------------------------------------ other sections
 publish = sect("publish")
 pub_rows = []
@@ -412,6 +452,8 @@ results = {
     "host": host, "notes": [n for n in [args.note, plot_note] if n],
     "errors": sect("error"), "section_seconds": {t["where"]: t["seconds"] for t in sect("timing")},
     "throughput": thr_cells, "throughput_ratios": ratios, "ack_ratios": ack_ratios,
+    "burst": {"cells": [{"size": k[0], "count": k[1], "consumer": k[2], "median": median_cell(v)}
+                        for k, v in sorted(bursts.items())], "fit": burst_fit},
     "ringbuf": {"cells": rb_cells, "skipped": rb_skipped}, "publish_cost": publish,
     "batching": batching, "requests": req,
     "loss": loss, "scaling": scal, "memory": mem, "ring": ring, "recorded_streams": sect("record"),
@@ -441,6 +483,8 @@ blocks["throughput"] = table(
 blocks["acks"] = table(
     ["payload", "subs", "producer", "C raw", "+ ack each", "+ batched ack", "each / none", "batched / none",
      "Swift", "+ ack each", "+ batched ack", "each / none", "batched / none"], ack_rows) if ack_rows else "_not measured_"
+blocks["burst"] = (table(["payload", "burst", "C raw", "Swift", "Swift / C raw", "ms: C raw / Swift"], burst_rows)
+                   + ("\n\n" + "\n".join(burst_fit_lines) if burst_fit_lines else "")) if burst_rows else "_not measured_"
 blocks["throughput_latency"] = table(
     ["payload", "subs", "C raw p50 / p99", "C libnl p50 / p99", "Swift p50 / p99"], thr_lat_rows) if thr_lat_rows else "_not measured_"
 if rb_rows:

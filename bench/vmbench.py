@@ -444,6 +444,33 @@ def section_ringbuf():
                         f"lost {r['lost']} ({time.monotonic() - t:.1f}s)")
 
 
+def section_burst():
+    """Swift against raw C by burst length (64 B and 1 KiB, one subscriber,
+    producer test), in interleaved rounds: a cost paid once per burst (a cold
+    process: page faults, and under TCG the translation of code run for the
+    first time) weighs on a short burst and fades in a long one, a cost per
+    event does not. From the times of two lengths: the cost per event of each
+    listener, and what is left over."""
+    lengths = {64: (5000, 20000, 100000, 300000), 1024: (2000, 10000, 50000)}
+    reps = 3
+    if SMOKE:
+        lengths, reps = {64: (500, 2000)}, 1
+    say(f"burst: C raw and Swift by burst length, {reps} rounds")
+    for rep in range(reps):
+        for size, counts in lengths.items():
+            for count in counts:
+                for consumer in ("c_raw", "swift"):
+                    if consumer == "swift" and not NLPUSH:
+                        continue
+                    t = time.monotonic()
+                    r = consumer_cell(consumer, "test", size, 1, count)
+                    record("burst", size=size, subscribers=1, count=count, consumer=consumer, producer="test",
+                           round=rep, result=r, wall_s=round(time.monotonic() - t, 2))
+                    if r:
+                        say(f"  {size:>5} B x{count:<7} {consumer:6}: {r['events_per_s']:>9.0f} ev/s  "
+                            f"{r['seconds'] * 1000:8.1f} ms  lost {r['lost']}")
+
+
 def tx_batch_bytes():
     try:
         with open("/sys/module/nlpush/parameters/tx_batch_bytes") as f:
@@ -723,7 +750,8 @@ def main():
            rmem_max=int(open("/proc/sys/net/core/rmem_max").read()),
            mem_total_kb=meminfo()["MemTotal"], started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name, fn in (("ring", section_ring), ("publish", section_publish),
-                     ("throughput", section_throughput), ("ringbuf", section_ringbuf),
+                     ("throughput", section_throughput), ("burst", section_burst),
+                     ("ringbuf", section_ringbuf),
                      ("batching", section_batching),
                      ("requests", section_requests),
                      ("loss", section_loss), ("scaling", section_scaling),
