@@ -105,9 +105,11 @@ struct HostNetlinkTests {
     func answeredOnCallersThread() throws {
         let control = try ControlConnection()
         // GETFAMILY (a doit) is answered by the kernel before sendmsg returns: the caller
-        // reads it itself. The I/O thread, woken for a parallel test's socket, may get to
-        // the answer first (14 of 20 calls on the caller's thread in one debug-kernel run
-        // under TCG with every test running); before, none ever completed there.
+        // reads it itself, every time. The socket is the caller's from before the send
+        // until it has read: an I/O thread that polls it (woken for a parallel test's
+        // socket while this call was in flight) keeps off. Before that, the I/O thread
+        // could win the race for the answer: 0 of 20 on the caller's thread in one CI run
+        // (6.1 under TCG, every test running), 14 of 20 in another.
         var onCaller = 0
         for _ in 0..<20 {
             let caller = pthread_self()
@@ -118,7 +120,7 @@ struct HostNetlinkTests {
                 awaitingReply: false, completion: completion)
             if let t = ranOn.withLock({ $0 }), pthread_equal(t, caller) != 0 { onCaller += 1 }
         }
-        #expect(onCaller >= 1, "\(onCaller) of 20 completed on the caller's thread")
+        #expect(onCaller == 20, "\(onCaller) of 20 completed on the caller's thread")
         control.close()
     }
 

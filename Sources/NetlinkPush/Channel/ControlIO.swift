@@ -23,7 +23,8 @@ internal import Musl
 /// dump (read here: the kernel fills its next part at each read) wake this thread,
 /// which polls only the sockets with calls in flight. One thread at a time drains a
 /// socket (`ConnState.draining`), so the datagrams of one answer are dispatched in
-/// order.
+/// order; a caller claims its socket before it sends, so this thread, even when it
+/// is in poll() on that socket already, leaves the answer to the caller.
 ///
 /// `state` is a `Mutex`: the compiler checks that what goes in or comes out of it is
 /// Sendable or moves (`sending`). Each connection's receive buffer is used under the
@@ -150,8 +151,10 @@ final class ControlIO: Sendable {
         completion: Completion
     ) {
         let deadline = monotonicNanoseconds() + UInt64(max(timeoutMs, 0)) * 1_000_000
-        let seq: UInt32? = state.withLock { s in
-            guard let c = s.conns[conn.id], !c.closing else { return nil }
+        // `claimed`: this thread reads the answer (see below), and has told the I/O thread
+        // to keep off the socket until then.
+        let (seq, claimed): (UInt32?, Bool) = state.withLock { s in
+            guard let c = s.conns[conn.id], !c.closing else { return (nil, false) }
             let seq = c.nextSeq
             c.nextSeq = c.nextSeq == UInt32.max ? 1 : c.nextSeq + 1
             var op = Op(
@@ -163,12 +166,16 @@ final class ControlIO: Sendable {
                 c.ops[seq] = op
                 c.queuedDumps.append(seq)
                 s.wake?.signal()
-                return 0
+                return (0, false)
             }
             if request.isDump { c.dumpInFlight = seq }
             op.sent = true
             c.ops[seq] = op
-            return seq
+            // Before the send: an I/O thread already in poll() on this socket would
+            // otherwise wake for the answer and race the caller to it.
+            let claim = !request.isDump && !c.draining
+            if claim { c.draining = true }
+            return (seq, claim)
         }
         guard let seq else {
             completion.fire(.failure(.closed))
@@ -178,12 +185,13 @@ final class ControlIO: Sendable {
         send([(conn, request, familyID, seq)])
         // The answer is usually there already: read it on this thread. Not a dump's: the
         // kernel fills each next part while the socket is read, the whole dump would be
-        // produced on the caller's thread.
-        if !request.isDump { drain(conn.id, until: seq) }
+        // produced on the caller's thread. Nor while another thread reads the socket.
+        if claimed { drain(conn.id, until: seq, claimed: true) }
         state.withLock { s in
-            // Still unanswered (or another thread was reading): the I/O thread polls for
-            // it and enforces its deadline.
-            if s.conns[conn.id]?.ops[seq] != nil { s.wake?.signal() }
+            // Calls still unanswered (this one, or others on the socket that the I/O
+            // thread left alone while this thread read it): the I/O thread polls for
+            // them and enforces their deadlines.
+            if let c = s.conns[conn.id], !c.ops.isEmpty { s.wake?.signal() }
         }
     }
 
@@ -253,6 +261,9 @@ final class ControlIO: Sendable {
                     // nothing to wait for on an idle socket (a late answer to a call that
                     // timed out is read and dropped with the next call's)
                     guard !c.ops.isEmpty else { continue }
+                    // A caller reading its answer has the socket (it wakes this thread
+                    // when it is done and calls are left).
+                    guard !c.draining else { continue }
                     fds.append(pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0))
                     ids.append(id)
                 }
@@ -291,11 +302,14 @@ final class ControlIO: Sendable {
     /// is empty; a caller whose call is still open afterwards wakes the I/O thread).
     /// With `until`, a caller's: stops once that call is complete (the rest, say a
     /// dump in flight on the same socket, is left to the I/O thread).
-    private func drain(_ id: Int, until seq: UInt32? = nil) {
+    private func drain(_ id: Int, until seq: UInt32? = nil, claimed: Bool = false) {
         guard
             let (conn, bufferSize) = state.withLock({ s -> (Connection, Int)? in
-                guard let c = s.conns[id], !c.draining else { return nil }
-                c.draining = true
+                guard let c = s.conns[id] else { return nil }
+                if !claimed {
+                    guard !c.draining else { return nil }
+                    c.draining = true
+                }
                 return (c.conn, c.bufferSize)
             })
         else {
